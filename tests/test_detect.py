@@ -1,0 +1,160 @@
+"""The R-peak detector: what it finds, where it puts it, and what it ignores."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from wfdb.processing import compare_annotations
+
+from gateway.chain import condition
+from gateway.detect import RPeakDetector, detect_rpeaks
+from gateway.errors import SignalError
+from gateway.leads import read_record
+from gateway.spec import MODEL_FS
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
+BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
+FS = MODEL_FS
+#: matching windows (max |detection - reference|), in samples
+WIN_150MS = int(0.15 * FS)
+WIN_50MS = int(0.05 * FS)
+
+
+@lru_cache(maxsize=None)
+def fixture(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Conditioned signal and reference beat positions of one committed excerpt."""
+    rec = read_record(FIXTURES / name)
+    ann = wfdb.rdann(str(FIXTURES / name), "atr")
+    ref = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS], dtype=np.int64)
+    return condition(rec.signal, rec.fs), ref
+
+
+def stream(det: RPeakDetector, y: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Feed ``y`` cut at ``sizes`` (cycled), then flush; all peaks in order."""
+    out, i, j = [], 0, 0
+    while i < y.size:
+        n = int(sizes[j % sizes.size])
+        out.append(det.process(y[i: i + n]))
+        i, j = i + n, j + 1
+    out.append(det.flush())
+    return np.concatenate(out)
+
+
+# ----------------------------------------------------------- the interface
+def test_peaks_are_int64_ascending_inside_the_signal():
+    y, _ = fixture("e100")
+    peaks = detect_rpeaks(y)
+    assert peaks.dtype == np.int64
+    assert np.all(np.diff(peaks) > 0)
+    assert peaks[0] >= 0 and peaks[-1] < y.size
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name", ["e233", "e207", "e203"])
+def test_streaming_equals_offline_whatever_the_block_sizes(name, seed):
+    y, _ = fixture(name)
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, [7, 90, 400, 3000][seed], size=50)
+    assert np.array_equal(stream(RPeakDetector(), y, sizes), detect_rpeaks(y))
+
+
+def test_no_peak_comes_later_than_the_stated_lookahead():
+    y, _ = fixture("e233")
+    det = RPeakDetector()
+    assert det.lookahead <= 0.5 * FS
+    late = []
+    for n in range(0, y.size, 10):  # blocks of 10 samples: emitted when fed up to n + 10
+        for p in det.process(y[n: n + 10]):
+            late.append(n + 10 - 1 - p)
+    assert late and max(late) <= det.lookahead + 10
+
+
+def test_reset_starts_a_new_segment_from_index_zero():
+    y, _ = fixture("e100")
+    det = RPeakDetector()
+    first = stream(det, y, np.array([500]))
+    again = stream(det, y, np.array([777]))
+    assert np.array_equal(first, again)
+
+
+# --------------------------------------------------- accuracy on MIT-BIH
+#: excerpts with beats throughout (e207's flutter is tested separately)
+SCORED = ["e100", "e102", "e105", "e109", "e114", "e118", "e119", "e203", "e208", "e232", "e233"]
+
+
+@pytest.mark.parametrize("name", SCORED)
+def test_finds_the_annotated_beats_on_each_excerpt(name):
+    y, ref = fixture(name)
+    c = compare_annotations(ref, detect_rpeaks(y), WIN_150MS)
+    assert c.tp / (c.tp + c.fn) >= 0.95, f"sensitivity {c.tp}/{c.tp + c.fn}"
+    assert c.tp / (c.tp + c.fp) >= 0.95, f"positive predictivity {c.tp}/{c.tp + c.fp}"
+
+
+def test_total_sensitivity_and_predictivity_over_the_excerpts():
+    tp = fp = fn = 0
+    for name in SCORED:
+        y, ref = fixture(name)
+        c = compare_annotations(ref, detect_rpeaks(y), WIN_150MS)
+        tp, fp, fn = tp + c.tp, fp + c.fp, fn + c.fn
+    assert tp / (tp + fn) >= 0.99
+    assert tp / (tp + fp) >= 0.99
+
+
+@pytest.mark.parametrize("name", ["e100", "e109", "e118", "e233"])
+def test_peaks_sit_on_the_reference_r_peaks(name):
+    """The beat image is centred on the peak: most must be within 50 ms, typically a few samples."""
+    y, ref = fixture(name)
+    peaks = detect_rpeaks(y)
+    c = compare_annotations(ref, peaks, WIN_50MS)
+    assert c.tp / ref.size >= 0.97
+    nearest = np.abs(peaks[np.clip(np.searchsorted(peaks, ref), 0, peaks.size - 1)] - ref)
+    nearest = np.minimum(nearest, np.abs(peaks[np.clip(np.searchsorted(peaks, ref) - 1, 0, peaks.size - 1)] - ref))
+    assert np.median(nearest) <= 3
+
+
+# ------------------------------------------------- staying quiet on non-ECG
+def test_flat_line_gives_no_peaks():
+    assert detect_rpeaks(np.zeros(30 * FS)).size == 0
+    assert detect_rpeaks(np.full(30 * FS, 1.7)).size == 0
+
+
+def test_quantisation_noise_alone_gives_no_peaks():
+    """An unplugged lead: +-1 LSB of a 12-bit ADC (about 5 uV) and nothing else."""
+    rng = np.random.default_rng(1)
+    assert detect_rpeaks(rng.integers(-1, 2, 30 * FS) * 0.005).size == 0
+
+
+def test_signal_pinned_at_a_rail_gives_no_peaks_while_pinned():
+    """Electrode off: the front end saturates; after the edge nothing is a beat."""
+    raw = read_record(FIXTURES / "e100").signal
+    a, b = 20 * FS, 40 * FS
+    raw = raw.copy()
+    raw[a:b] = 3.3  # pinned at the rail
+    peaks = detect_rpeaks(condition(raw, FS))
+    inside = peaks[(peaks > a + FS) & (peaks < b - FS)]
+    assert inside.size == 0
+    assert np.sum(peaks > b + FS) >= 15  # and beats come back after it
+
+
+# -------------------------------------------------------------- bad input
+@pytest.mark.parametrize("bad", [
+    np.array([0.1, np.nan, 0.2]),
+    np.array([0.1, np.inf]),
+    np.zeros((10, 2)),
+    np.array(["a", "b"]),
+    np.array([True, False]),
+])
+def test_bad_input_raises_a_signal_error(bad):
+    with pytest.raises(SignalError):
+        RPeakDetector().process(bad)
+    with pytest.raises(SignalError):
+        detect_rpeaks(bad)
+
+
+def test_bad_sample_rate_raises_a_signal_error():
+    with pytest.raises(SignalError):
+        RPeakDetector(fs=0)
