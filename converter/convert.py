@@ -1,0 +1,208 @@
+"""Keras beat classifier -> full-integer int8 TFLite model + the metadata the gateway checks.
+
+``ecg-convert runs/<name> --out DIR [--name seed8]`` reads a training run
+(``model.keras``, ``meta.json``, ``representative.npz``) and writes
+``DIR/<name>.tflite`` and ``DIR/<name>.json``.  The model is quantized with
+int8 weights, activations, input and output (``TFLITE_BUILTINS_INT8``), so
+the Pi runs integer kernels end to end; the representative beats calibrate
+the activation ranges.  Because the Keras model rescales 0..255 pixels
+inside, the int8 input gets scale 1 and zero point -128: a uint8 image
+maps to int8 exactly.  The written model is loaded back through
+:func:`gateway.model.load_model` (what the Pi runs) before this returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import gateway
+from gateway.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
+from gateway.raster import RASTER_PARAMS
+from gateway.spec import IMAGE_SIZE
+
+#: Calibration beats used at most (the converter's time grows with it; a few hundred suffice).
+MAX_REPRESENTATIVE = 1000
+
+
+class RunError(ValueError):
+    """A training run directory the converter cannot use (and why)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A training run as written by ``ecg-train``."""
+
+    path: Path
+    meta: dict
+    model_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def images(self, which: str) -> np.ndarray:
+        """``images`` of ``representative.npz`` or ``heldout.npz``, checked to be uint8 (k, 128, 128)."""
+        return load_images(self.path / f"{which}.npz")[0]
+
+
+def load_images(npz_path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(images, labels or None)`` from a run's ``.npz``, refusing anything but uint8 beat images."""
+    if not npz_path.is_file():
+        raise RunError(f"{npz_path}: file not found")
+    with np.load(npz_path) as f:
+        if "images" not in f:
+            raise RunError(f"{npz_path}: no 'images' array (has {', '.join(f.files) or 'nothing'})")
+        images = f["images"]
+        labels = f["labels"] if "labels" in f else None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise RunError(f"{npz_path}: 'images' must be uint8 (k, {IMAGE_SIZE}, {IMAGE_SIZE}), "
+                       f"got {images.dtype} {images.shape}")
+    if images.shape[0] == 0:
+        raise RunError(f"{npz_path}: 'images' is empty")
+    if labels is not None and labels.shape != (images.shape[0],):
+        raise RunError(f"{npz_path}: 'labels' has shape {labels.shape}, expected ({images.shape[0]},)")
+    return images, labels
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run directory, checking its metadata fits this gateway's chain."""
+    path = Path(path)
+    meta_path, model_path = path / "meta.json", path / "model.keras"
+    for p in (meta_path, model_path):
+        if not p.is_file():
+            raise RunError(f"{p}: file not found; is {path} a training run (ecg-train --out)?")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    for name in ("scheme", "labels"):
+        if name not in meta:
+            raise RunError(f"{meta_path}: field {name!r} is missing")
+    for name, ours in run_chain(meta).items():
+        if ours != chain_fields()[name]:
+            raise RunError(f"{meta_path}: the run was trained with {name} = {ours!r} but this gateway's "
+                           f"chain has {chain_fields()[name]!r}; retrain it with the current chain")
+    return Run(path, meta, model_path)
+
+
+def run_chain(meta: dict) -> dict[str, object]:
+    """The chain fields of a run's ``meta.json``, under the names the model metadata uses."""
+    missing = [name for name in chain_fields() if name not in meta]
+    if missing:
+        raise RunError(f"meta.json: chain field(s) {', '.join(missing)} missing")
+    return {name: meta[name] for name in chain_fields()}
+
+
+def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's calibration input: one float32 (1, 128, 128, 1) beat at a time, pixels 0..255."""
+    def gen() -> Iterator[list[np.ndarray]]:
+        for image in images[:MAX_REPRESENTATIVE]:
+            yield [image[None, :, :, None].astype(np.float32)]
+    return gen
+
+
+def to_tflite(model: object, representative: np.ndarray | None) -> bytes:
+    """Convert a Keras model: full-integer int8 with ``representative`` beats, or float32 with ``None``.
+
+    The float32 form exists for the benchmark's int8-vs-float comparison.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if representative is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def load_keras(run: Run) -> object:
+    import keras
+
+    model = keras.models.load_model(run.model_path, compile=False)
+    shape = tuple(model.input_shape)
+    if shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1):
+        raise RunError(f"{run.model_path}: model input shape {shape}, expected (None, {IMAGE_SIZE}, {IMAGE_SIZE}, 1)")
+    if tuple(model.output_shape)[1:] != (len(run.meta["labels"]),):
+        raise RunError(f"{run.model_path}: model output shape {model.output_shape} but meta.json lists "
+                       f"{len(run.meta['labels'])} labels")
+    return model
+
+
+#: meta.json fields that the model metadata carries at its top level rather than under "training".
+_TOP_LEVEL = {"scheme", "labels", "evaluation", "raster", *chain_fields()}
+
+
+def build_metadata(run: Run, name: str, tflite: bytes, n_representative: int) -> dict:
+    """The ``<name>.json`` written beside the model: what the gateway checks, and where the model came from."""
+    import keras
+    import tensorflow as tf
+
+    meta = run.meta
+    return {
+        "format": METADATA_FORMAT,
+        "name": name,
+        "scheme": meta["scheme"],
+        "labels": list(meta["labels"]),
+        **run_chain(meta),
+        "raster": meta.get("raster", RASTER_PARAMS),
+        "quantization": {"weights": "int8", "activations": "int8", "input": "int8", "output": "int8",
+                         "representative_beats": n_representative},
+        "training": {key: value for key, value in meta.items() if key not in _TOP_LEVEL} | {"run": run.name},
+        "evaluation": meta.get("evaluation"),
+        "converter": {"ecg_edge": gateway.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                      "converted_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+        "sha256": sha256_hex(tflite),
+    }
+
+
+def convert_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None) -> Path:
+    """Convert a run to ``out_dir/<name>.tflite`` + ``.json`` (name defaults to the scheme); return the .tflite path."""
+    run = load_run(run_dir)
+    name = name or run.meta["scheme"]
+    representative = run.images("representative")
+    tflite = to_tflite(load_keras(run), representative)
+    meta = build_metadata(run, name, tflite, min(len(representative), MAX_REPRESENTATIVE))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tflite_path = out_dir / f"{name}.tflite"
+    _write_atomic(tflite_path, tflite)
+    _write_atomic(tflite_path.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
+    load_model(tflite_path)  # what the gateway will do: refuse here rather than on the Pi
+    return tflite_path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file so a reader never sees half a model."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ecg-convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="training run directory (model.keras, meta.json, representative.npz)")
+    parser.add_argument("--out", type=Path, required=True, help="directory for <name>.tflite and <name>.json")
+    parser.add_argument("--name", help="file name stem (default: the run's scheme, e.g. seed8)")
+    args = parser.parse_args(argv)
+    try:
+        path = convert_run(args.run, args.out, args.name)
+    except (RunError, ValueError, OSError) as e:
+        print(f"ecg-convert: {e}", file=sys.stderr)
+        return 2
+    meta = json.loads(path.with_suffix(".json").read_text())
+    print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KB, sha256 {meta['sha256'][:16]}...) "
+          f"and {path.with_suffix('.json').name}: scheme {meta['scheme']}, labels {' '.join(meta['labels'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Does the int8 model the Pi runs classify like the float Keras model it came from?
+
+``ecg-parity runs/<name> --model DIR/<name>.tflite [--out DIR]`` runs both
+on the run's held-out beats (``heldout.npz``): the int8 model through
+:func:`gateway.model.load_model` (the gateway's own loading, quantization
+and batching, i.e. exactly what the Pi runs), the float model through
+Keras.  It prints and writes ``parity.json`` and ``parity.md``: top-1
+agreement, accuracy and per-class sensitivity (Se) and positive
+predictivity (+P) of both, and the beats on which they disagree.
+
+Targets: agreement >= 99.5 %, and int8 accuracy at most 0.3 points below
+the float model's.  The exit status is 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gateway.model import load_model
+
+from .convert import RunError, load_images, load_keras, load_run
+
+#: Minimum top-1 agreement between the int8 and float models, in percent.
+TARGET_AGREEMENT = 99.5
+#: Maximum accuracy the int8 model may lose against the float one, in percentage points.
+TARGET_ACCURACY_DROP = 0.3
+#: Beats per Keras predict call (bounds the float32 copy of the images in memory).
+_KERAS_BATCH = 512
+
+
+def per_class(labels: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, dict]:
+    """Per-class support, Se (recall) and +P (precision) in percent; ``None`` where undefined."""
+    out = {}
+    for i, name in enumerate(names):
+        tp = int(np.sum((pred == i) & (labels == i)))
+        n_true, n_pred = int(np.sum(labels == i)), int(np.sum(pred == i))
+        out[name] = {"n": n_true,
+                     "se": 100.0 * tp / n_true if n_true else None,
+                     "ppv": 100.0 * tp / n_pred if n_pred else None}
+    return out
+
+
+def compare(labels: np.ndarray, pred_float: np.ndarray, pred_int8: np.ndarray, names: list[str]) -> dict:
+    """All parity figures for one held-out set, with the verdict on each target."""
+    agreement = 100.0 * float(np.mean(pred_float == pred_int8))
+    acc_float = 100.0 * float(np.mean(pred_float == labels))
+    acc_int8 = 100.0 * float(np.mean(pred_int8 == labels))
+    pairs: dict[str, int] = {}
+    for f, q in zip(pred_float[pred_float != pred_int8], pred_int8[pred_float != pred_int8]):
+        key = f"{names[f]} -> {names[q]}"
+        pairs[key] = pairs.get(key, 0) + 1
+    return {
+        "n_beats": int(labels.size),
+        "agreement": agreement,
+        "disagreements": dict(sorted(pairs.items(), key=lambda kv: -kv[1])),
+        "float": {"accuracy": acc_float, "per_class": per_class(labels, pred_float, names)},
+        "int8": {"accuracy": acc_int8, "per_class": per_class(labels, pred_int8, names)},
+        "accuracy_drop": acc_float - acc_int8,
+        "targets": {
+            "agreement_min": TARGET_AGREEMENT,
+            "accuracy_drop_max": TARGET_ACCURACY_DROP,
+            "agreement_met": agreement >= TARGET_AGREEMENT,
+            "accuracy_met": acc_float - acc_int8 <= TARGET_ACCURACY_DROP,
+        },
+    }
+
+
+def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
+    """Classify the run's held-out beats with both models and compare them."""
+    run = load_run(run_dir)
+    images, labels = load_images(run.path / "heldout.npz")
+    if labels is None:
+        raise RunError(f"{run.path / 'heldout.npz'}: no 'labels' array")
+    names = list(run.meta["labels"])
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise RunError(f"{run.path / 'heldout.npz'}: labels must be indices 0..{len(names) - 1}")
+    classifier = load_model(model_path)
+    if list(classifier.labels) != names:
+        raise RunError(f"{model_path}: labels {list(classifier.labels)} differ from the run's {names}")
+    pred_int8, _ = classifier.classify(images)
+    keras_model = load_keras(run)
+    pred_float = np.concatenate([
+        keras_model.predict(images[i:i + _KERAS_BATCH, :, :, None].astype(np.float32), verbose=0).argmax(axis=1)
+        for i in range(0, len(images), _KERAS_BATCH)])
+    result = compare(labels.astype(np.int64), pred_float, pred_int8, names)
+    return {"run": str(run.path), "split": run.meta.get("split"), "model": str(model_path),
+            "model_version": classifier.version, "backend": classifier.backend, **result}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def to_markdown(r: dict) -> str:
+    """The parity report as Markdown (what ``parity.md`` holds and the command prints)."""
+    t = r["targets"]
+    lines = [
+        f"# int8 vs float parity: {Path(r['run']).name}",
+        "",
+        f"Model `{r['model']}` ({r['model_version']}, run through gateway.model with {r['backend']}) against the "
+        f"float Keras model of run `{r['run']}` (split: {r['split']}), on its {r['n_beats']} held-out beats.",
+        "",
+        f"- Top-1 agreement: **{r['agreement']:.2f} %** (target >= {t['agreement_min']} %: {_verdict(t['agreement_met'])})",
+        f"- Accuracy: float {r['float']['accuracy']:.2f} %, int8 {r['int8']['accuracy']:.2f} % "
+        f"(drop {r['accuracy_drop']:+.2f} points; target <= {t['accuracy_drop_max']}: {_verdict(t['accuracy_met'])})",
+        "",
+        "| class | n | Se float | Se int8 | +P float | +P int8 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in r["float"]["per_class"].items():
+        q = r["int8"]["per_class"][name]
+        lines.append(f"| {name} | {f['n']} | {_pct(f['se'])} | {_pct(q['se'])} | {_pct(f['ppv'])} | {_pct(q['ppv'])} |")
+    lines += ["", "Disagreements (float -> int8): "
+              + (", ".join(f"{k}: {v}" for k, v in r["disagreements"].items()) or "none"), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ecg-parity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="training run directory (model.keras, meta.json, heldout.npz)")
+    parser.add_argument("--model", type=Path, required=True, help="the converted .tflite (its .json beside it)")
+    parser.add_argument("--out", type=Path, help="directory for parity.json and parity.md (default: the run directory)")
+    args = parser.parse_args(argv)
+    try:
+        result = run_parity(args.run, args.model)
+    except (ValueError, OSError) as e:
+        print(f"ecg-parity: {e}", file=sys.stderr)
+        return 2
+    out = args.out or args.run
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "parity.json").write_text(json.dumps(result, indent=2) + "\n")
+    report = to_markdown(result)
+    (out / "parity.md").write_text(report)
+    print(report)
+    print(f"wrote {out / 'parity.json'} and {out / 'parity.md'}")
+    return 0 if result["targets"]["agreement_met"] and result["targets"]["accuracy_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Loading the int8 beat classifier and running it on rendered beat images.
+
+A model is a ``.tflite`` file plus a ``.json`` metadata file of the same
+name, both written by ``ecg-convert``.  The metadata says which signal chain
+the model was trained for; a model trained on other windows, images or
+filters would silently misclassify, so :func:`load_model` refuses any model
+whose metadata disagrees with :mod:`gateway.spec`, and any ``.tflite`` whose
+bytes no longer match the SHA-256 recorded at conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import spec
+from .interpreters import TensorInfo, TFLiteInterpreter, make_interpreter
+
+#: Value of the metadata's ``format`` field this gateway reads.
+METADATA_FORMAT = "ecg-edge-model/1"
+#: Beats per interpreter call in :meth:`BeatClassifier.classify`.
+DEFAULT_BATCH = 32
+
+
+class ModelError(ValueError):
+    """A model file or its metadata that this gateway must not run (and why)."""
+
+
+def chain_fields() -> dict[str, object]:
+    """The metadata fields that must equal this gateway's chain, with their values.
+
+    The converter writes exactly these, so both sides share one definition.
+    """
+    return {
+        "sample_rate": spec.MODEL_FS,
+        "window_before": spec.WINDOW_BEFORE,
+        "window_after": spec.WINDOW_AFTER,
+        "image_size": spec.IMAGE_SIZE,
+        "chain_version": spec.CHAIN_VERSION,
+    }
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_metadata(meta: object, model_bytes: bytes, source: str = "model") -> None:
+    """Raise :class:`ModelError` naming the first field that makes the model unusable here.
+
+    Checks the format, the labels and scheme, every chain field, and that
+    the SHA-256 recorded in the metadata is the hash of ``model_bytes``.
+    """
+    if not isinstance(meta, dict):
+        raise ModelError(f"{source}: metadata must be a JSON object, got {type(meta).__name__}")
+    for name in ("format", "scheme", "labels", *chain_fields(), "sha256"):
+        if name not in meta:
+            raise ModelError(f"{source}: metadata field {name!r} is missing")
+    if meta["format"] != METADATA_FORMAT:
+        raise ModelError(f"{source}: metadata field 'format' is {meta['format']!r}; "
+                         f"this gateway reads {METADATA_FORMAT!r}")
+    if not isinstance(meta["scheme"], str) or not meta["scheme"]:
+        raise ModelError(f"{source}: metadata field 'scheme' must be a non-empty string, got {meta['scheme']!r}")
+    labels = meta["labels"]
+    if (not isinstance(labels, list) or len(labels) < 2
+            or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels)):
+        raise ModelError(f"{source}: metadata field 'labels' must list at least two distinct "
+                         f"non-empty strings, got {labels!r}")
+    for name, ours in chain_fields().items():
+        theirs = meta[name]
+        if type(theirs) is not type(ours) or theirs != ours:
+            raise ModelError(f"{source}: metadata field {name!r} is {theirs!r} but this gateway's chain uses "
+                             f"{ours!r} (gateway.spec); the model was trained for a different signal chain "
+                             f"and must be retrained/converted for this one")
+    actual = sha256_hex(model_bytes)
+    if meta["sha256"] != actual:
+        raise ModelError(f"{source}: the .tflite file was modified after conversion: its SHA-256 is "
+                         f"{actual[:16]}... but metadata field 'sha256' records {str(meta['sha256'])[:16]}...")
+
+
+def _pixel_table(inp: TensorInfo) -> np.ndarray:
+    """Input tensor value for each of the 256 pixel values: one lookup quantizes a whole batch."""
+    pixels = np.arange(256, dtype=np.float32)
+    if inp.dtype.kind == "f":
+        return pixels.astype(inp.dtype)
+    info = np.iinfo(inp.dtype)
+    return np.clip(np.rint(pixels / inp.scale) + inp.zero_point, info.min, info.max).astype(inp.dtype)
+
+
+class BeatClassifier:
+    """The beat classifier as the stream processor sees it: uint8 images in, labels out.
+
+    Not thread-safe: one interpreter, one caller at a time (the gateway runs
+    one classifier per event loop).
+    """
+
+    def __init__(self, interpreter: TFLiteInterpreter, metadata: dict, batch_size: int = DEFAULT_BATCH):
+        self._interp = interpreter
+        self.metadata = metadata
+        self.labels: tuple[str, ...] = tuple(metadata["labels"])
+        self.scheme: str = metadata["scheme"]
+        self.version: str = f"{self.scheme}-{metadata['sha256'][:8]}"
+        self.backend: str = interpreter.backend
+        self.batch_size = batch_size
+        self._pixel_lut = _pixel_table(interpreter.input)
+        size = spec.IMAGE_SIZE
+        if interpreter.input.item_shape != (size, size, 1):
+            raise ModelError(f"model {self.version}: input tensor has item shape {interpreter.input.item_shape}, "
+                             f"expected ({size}, {size}, 1)")
+        if interpreter.output.item_shape != (len(self.labels),):
+            raise ModelError(f"model {self.version}: output tensor has item shape "
+                             f"{interpreter.output.item_shape} but the metadata lists {len(self.labels)} labels")
+
+    def __repr__(self) -> str:
+        return f"BeatClassifier({self.version}, labels={self.labels}, backend={self.backend})"
+
+    def _to_input(self, images: np.ndarray) -> np.ndarray:
+        """uint8 pixels -> the input tensor (quantized with its scale and zero point if integer)."""
+        return np.take(self._pixel_lut, images)[..., None]
+
+    def _from_output(self, y: np.ndarray) -> np.ndarray:
+        out = self._interp.output
+        if out.dtype.kind == "f":
+            return y.astype(np.float32, copy=False)
+        return ((y.astype(np.float32) - out.zero_point) * out.scale).astype(np.float32)
+
+    def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classify rendered beats: uint8 ``(n, 128, 128)`` -> (label indices ``(n,)``, probabilities ``(n, k)``).
+
+        Runs in chunks of ``batch_size`` beats per interpreter call; ``n`` may be 0.
+        """
+        size = spec.IMAGE_SIZE
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+            got = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
+            raise ValueError(f"classify: expected a uint8 numpy array of beat images, got {got}")
+        if images.ndim != 3 or images.shape[1:] != (size, size):
+            raise ValueError(f"classify: expected images of shape (n, {size}, {size}), got {images.shape}")
+        k = len(self.labels)
+        probs = np.empty((images.shape[0], k), dtype=np.float32)
+        for start in range(0, images.shape[0], self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            probs[start:start + chunk.shape[0]] = self._from_output(self._interp.run(self._to_input(chunk)))
+        return probs.argmax(axis=1), probs
+
+
+def shipped_model_path(scheme: str) -> Path:
+    """Path of the model shipped in the package for ``scheme`` (``gateway/models/<scheme>.tflite``)."""
+    models = resources.files("gateway") / "models"
+    path = Path(str(models / f"{scheme}.tflite"))
+    if not path.is_file():
+        shipped = sorted(p.stem for p in Path(str(models)).glob("*.tflite")) if Path(str(models)).is_dir() else []
+        raise ModelError(f"no shipped model for scheme {scheme!r} (shipped: {', '.join(shipped) or 'none'})")
+    return path
+
+
+def load_model(path: str | Path | None = None, scheme: str | None = None, *,
+               num_threads: int = 1, backend: str = "auto", batch_size: int = DEFAULT_BATCH) -> BeatClassifier:
+    """Load and check a model: ``path`` to a ``.tflite`` (its ``.json`` beside it), or the shipped one.
+
+    With ``path=None`` the shipped model for ``scheme`` (default ``"seed8"``)
+    is loaded; with a path and a scheme, the model's scheme must match.
+    Raises :class:`ModelError` naming the field when the metadata does not
+    fit this gateway, or saying the ``.tflite`` was modified.
+    """
+    path = shipped_model_path(scheme or "seed8") if path is None else Path(path)
+    if path.suffix != ".tflite":
+        raise ModelError(f"{path}: expected a .tflite file")
+    meta_path = path.with_suffix(".json")
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise ModelError(f"{p}: file not found (a model is a .tflite and a .json of the same name)")
+    model_bytes = path.read_bytes()
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{meta_path}: not valid JSON ({e})") from e
+    validate_metadata(meta, model_bytes, source=str(meta_path))
+    if scheme is not None and meta["scheme"] != scheme:
+        raise ModelError(f"{meta_path}: metadata field 'scheme' is {meta['scheme']!r}, expected {scheme!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return BeatClassifier(make_interpreter(model_bytes, num_threads=num_threads, backend=backend), meta, batch_size)
