@@ -51,14 +51,18 @@ LINE_THICKNESS = 2
 #: Per-beat autoscale headroom above the maximum and below the minimum, as a
 #: fraction of the window's range (matplotlib's default axes margin).
 AUTOSCALE_MARGIN = 0.05
+#: Pixel values: a dark line on a light background.  INK must stay 0: the
+#: painter multiplies the off-stroke mask by PAPER.
+INK = 0
+PAPER = 255
 #: What a model's metadata records about the images it was trained on.
 RASTER_PARAMS = {
     "renderer": "gateway.raster",
     "line_thickness": LINE_THICKNESS,
     "autoscale_margin": AUTOSCALE_MARGIN,
     "scaling": "per-beat min..max + margin; constant window -> middle row",
-    "ink": 0,
-    "paper": 255,
+    "ink": INK,
+    "paper": PAPER,
 }
 
 
@@ -92,8 +96,8 @@ def draw_polylines(values: np.ndarray, height: int, width: int, lo: np.ndarray |
     """Draw each row of ``values`` (``(n, L)``) as a polyline in its own ``height x width`` image.
 
     ``lo`` and ``hi`` (scalars or one per trace) are the values drawn at the
-    bottom and top row centres.  Returns ``(n, height, width)`` uint8, a 0
-    line on 255; the geometry is described in the module docstring.  This is
+    bottom and top row centres.  Returns ``(n, height, width)`` uint8, an
+    ``INK`` line on ``PAPER``; the geometry is described in the module docstring.  This is
     the primitive behind beat images and the wider alert strips.
     """
     values = _as_traces(values, "traces")
@@ -242,7 +246,7 @@ def _dilate_columns(top: np.ndarray, bottom: np.ndarray, thickness: int) -> tupl
 
 
 def _paint(top: np.ndarray, bottom: np.ndarray, thickness: int, images: np.ndarray) -> None:
-    """Fill ``images`` with 0 (ink) over each column's stroke and 255 (paper) elsewhere.
+    """Fill ``images`` with ``INK`` over each column's stroke and ``PAPER`` elsewhere.
 
     ``top`` and ``bottom`` are the column extents already shifted up by
     ``(thickness - 1) / 2 - 0.5`` (see :func:`_draw`), so a point at row
@@ -266,4 +270,4 @@ def _paint(top: np.ndarray, bottom: np.ndarray, thickness: int, images: np.ndarr
     offset = np.subtract(np.arange(height, dtype=dtype)[None, :, None], first[:, None, :],
                          out=np.empty(images.shape, dtype))
     np.greater(offset, extent, out=images.view(np.bool_))
-    images *= 255
+    images *= PAPER
