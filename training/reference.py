@@ -1,0 +1,121 @@
+"""Reference annotations: beat labels, noisy stretches per lead, and matching detections to them.
+
+Noise (``~``) annotations in MIT-BIH mark a change of signal quality, and
+their ``subtype`` says which signals are noisy from there on: "each
+non-zero bit in the subtyp field indicates that the corresponding signal
+contains noise (the least significant bit corresponds to signal 0)"
+(WFDB Programmer's Guide, Annotation Codes, note 2).  A subtype of ``-1``
+(all bits set) marks a stretch where every signal is unreadable (shown as
+``U`` by WFDB tools).  The stretch lasts until the next ``~``; subtype 0
+means clean again.  So whether a beat is "in noise" depends on the lead the
+model looks at: record 105 has stretches where only V1 (bit 1) is noisy and
+MLII is clean, and those beats must be kept when MLII is the chosen lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .labels import REFERENCE_BEAT_SYMBOLS
+
+#: Maximum distance between a detection and the reference beat it is
+#: matched with (EC57 / bxb default match window).
+MATCH_WINDOW_S = 0.150
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A record's reference beats and signal-quality changes, in samples of the record."""
+
+    beat_samples: np.ndarray  # int64, sorted
+    beat_symbols: np.ndarray  # str, MIT symbols
+    noise_samples: np.ndarray  # int64, where a ``~`` annotation sets a new quality state
+    noise_subtypes: np.ndarray  # int64, bit k set = signal k noisy; -1 = all unreadable
+
+
+def read_reference(path: str | Path, annotator: str = "atr") -> Reference:
+    """Beat and noise annotations of WFDB record ``path`` (without extension)."""
+    import wfdb
+
+    ann = wfdb.rdann(str(path), annotator)
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = np.asarray(ann.symbol, dtype=str)
+    subtypes = np.asarray(ann.subtype, dtype=np.int64)
+    is_beat = np.isin(symbols, sorted(REFERENCE_BEAT_SYMBOLS))
+    is_noise = symbols == "~"
+    order = np.argsort(samples[is_beat], kind="stable")
+    return Reference(samples[is_beat][order], symbols[is_beat][order],
+                     samples[is_noise], subtypes[is_noise])
+
+
+def noisy_mask(samples: np.ndarray, noise_samples: np.ndarray, noise_subtypes: np.ndarray,
+               signal_index: int) -> np.ndarray:
+    """True where ``samples`` fall in a stretch the annotations mark noisy for signal ``signal_index``.
+
+    The quality state at sample ``s`` is set by the last ``~`` annotation at
+    or before ``s`` (clean before the first one).
+    """
+    if signal_index < 0:
+        raise ValueError(f"signal_index must be >= 0, got {signal_index}")
+    samples = np.asarray(samples, dtype=np.int64)
+    noise_samples = np.asarray(noise_samples, dtype=np.int64)
+    if noise_samples.size == 0:
+        return np.zeros(samples.shape, dtype=bool)
+    if np.any(np.diff(noise_samples) < 0):
+        raise ValueError("noise annotations must be in time order")
+    bits = (np.asarray(noise_subtypes, dtype=np.int64) >> signal_index) & 1
+    last = np.searchsorted(noise_samples, samples, side="right") - 1
+    return (last >= 0) & (bits[np.maximum(last, 0)] == 1)
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One-to-one pairing of detections with reference beats.
+
+    ``ref_of_detection[i]`` is the reference index matched to detection
+    ``i`` or -1 (an unmatched detection, a false positive);
+    ``missed`` lists reference indices no detection was matched to.
+    """
+
+    ref_of_detection: np.ndarray
+    missed: np.ndarray
+
+
+def match_beats(detections: np.ndarray, reference: np.ndarray, tolerance: int) -> Matching:
+    """Pair each detection with at most one reference beat within ``tolerance`` samples.
+
+    Closest pairs are taken first, so a detection between two reference
+    beats goes to the nearer one and each reference beat is used once.
+    """
+    det = np.asarray(detections, dtype=np.int64)
+    ref = np.asarray(reference, dtype=np.int64)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 samples, got {tolerance}")
+    for name, arr in (("detections", det), ("reference", ref)):
+        if arr.ndim != 1:
+            raise ValueError(f"{name}: expected a 1-D array of sample indices, got shape {arr.shape}")
+        if np.any(np.diff(arr) < 0):
+            raise ValueError(f"{name}: sample indices must be sorted")
+    ref_of_det = np.full(det.size, -1, dtype=np.int64)
+    if det.size and ref.size:
+        # Candidate pairs: each detection with its neighbours on either side.
+        right = np.searchsorted(ref, det)
+        cand_det = np.concatenate([np.arange(det.size), np.arange(det.size)])
+        cand_ref = np.concatenate([right - 1, right])
+        ok = (cand_ref >= 0) & (cand_ref < ref.size)
+        cand_det, cand_ref = cand_det[ok], cand_ref[ok]
+        dist = np.abs(det[cand_det] - ref[cand_ref])
+        near = dist <= tolerance
+        cand_det, cand_ref, dist = cand_det[near], cand_ref[near], dist[near]
+        used_ref = np.zeros(ref.size, dtype=bool)
+        for k in np.lexsort((cand_ref, cand_det, dist)):
+            d, r = cand_det[k], cand_ref[k]
+            if ref_of_det[d] < 0 and not used_ref[r]:
+                ref_of_det[d] = r
+                used_ref[r] = True
+    matched = np.zeros(ref.size, dtype=bool)
+    matched[ref_of_det[ref_of_det >= 0]] = True
+    return Matching(ref_of_det, np.flatnonzero(~matched))

@@ -1,0 +1,226 @@
+"""Train the beat classifier and write the run directory the converter and the reports read.
+
+    ecg-train --scheme seed8 --split intra --out runs/seed8-intra
+
+Writes into ``--out``:
+
+* ``model.keras`` - the float model with the best validation macro-F1;
+* ``meta.json`` - scheme, labels in output order, split and its records,
+  the chain's constants (``CHAIN_VERSION``, rate, window, image size,
+  raster parameters), hyper-parameters, seed, epochs, training time, the
+  dataset's match statistics and the evaluation figures;
+* ``representative.npz`` - ``images`` uint8 ``(k, 128, 128)``: a few
+  hundred un-augmented training beats covering every class, for int8
+  calibration (``labels`` alongside);
+* ``heldout.npz`` - ``images`` uint8 and ``labels`` int of the test split
+  (for ``--split all``, the validation patients), plus ``records`` and
+  ``peaks`` to trace each beat back to its record.
+
+Training draws ``--epoch-size`` beats per epoch with class shares
+proportional to ``count ** balance`` and augments a fraction of them;
+early stopping watches the validation macro-F1 (never the test split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gateway.raster import RASTER_PARAMS
+from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
+
+from .batches import make_training_sequence, render, to_model_input
+from .dataset import DEFAULT_CACHE, DEFAULT_DATA, RecordBeats, list_records, load_records, summarize
+from .labels import SCHEMES, get_scheme
+from .metrics import figures
+from .model import DEFAULT_DENSE, DEFAULT_WIDTHS, build_model, macs
+from .splits import SPLITS, make_split, records_for
+
+#: Beats per class in representative.npz (fewer if a class has fewer).
+REPRESENTATIVE_PER_CLASS = 60
+
+
+@dataclass
+class Pool:
+    """All beats of the used records, concatenated."""
+
+    windows: np.ndarray
+    symbols: np.ndarray
+    records: np.ndarray
+    peaks: np.ndarray
+
+
+def pool(beats: dict[str, RecordBeats]) -> Pool:
+    """Concatenate per-record beats in record order."""
+    items = list(beats.values())
+    return Pool(np.concatenate([b.windows for b in items]),
+                np.concatenate([b.symbols for b in items]),
+                np.concatenate([np.full(len(b), b.record) for b in items]),
+                np.concatenate([b.peaks for b in items]))
+
+
+def predict(model, images: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Class probabilities for uint8 images, in chunks to bound memory."""
+    parts = [model.predict(to_model_input(images[i:i + chunk]), batch_size=256, verbose=0)
+             for i in range(0, len(images), chunk)]
+    return np.concatenate(parts) if parts else np.empty((0, model.output_shape[-1]))
+
+
+def representative(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices of up to ``per_class`` beats of every class, drawn at random."""
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(picks))
+
+
+def make_callbacks(val_images: np.ndarray, val_labels: np.ndarray, classes: tuple[str, ...],
+                   patience: int, max_seconds: float):
+    """Validation macro-F1 each epoch, LR decay and early stopping on it, and a wall-clock budget."""
+    import keras
+
+    class ValidationF1(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pred = predict(self.model, val_images).argmax(axis=1)
+            f = figures(val_labels, pred, classes)
+            logs["val_macro_f1"] = f["macro_f1"]
+            logs["val_accuracy"] = f["accuracy"]
+            print(f"epoch {epoch + 1}: val accuracy {f['accuracy']:.4f}, macro-F1 {f['macro_f1']:.4f}",
+                  flush=True)
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - self.start > max_seconds:
+                print(f"time budget of {max_seconds / 60:.0f} min reached; stopping", flush=True)
+                self.model.stop_training = True
+
+    return [ValidationF1(),
+            keras.callbacks.ReduceLROnPlateau("val_macro_f1", mode="max", factor=0.3, patience=2, verbose=1),
+            keras.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=patience,
+                                          restore_best_weights=True, verbose=1),
+            TimeBudget()]
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run one training as configured by the command-line arguments; returns meta.json's content."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(args.seed)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    scheme = get_scheme(args.scheme)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    available = args.records or list_records(args.data)
+    beats = load_records(args.data, records_for(args.split, available), args.cache)
+    data = pool(beats)
+    labels = scheme.encode(data.symbols)
+    split = make_split(args.split, data.records, labels, args.seed)
+    heldout = split.validation if args.split == "all" else split.test
+    for part in ("train", "validation"):
+        if getattr(split, part).size == 0:
+            raise ValueError(f"split {args.split!r} left no {part} beats with labels of scheme {scheme.name}")
+
+    print(f"{args.split} split, scheme {scheme.name}: train {split.train.size}, "
+          f"validation {split.validation.size}, test {split.test.size} beats", flush=True)
+    val_images = render(data.windows[split.validation])
+    sequence = make_training_sequence(data.windows[split.train], labels[split.train],
+                                      epoch_size=args.epoch_size, batch_size=args.batch_size,
+                                      balance=args.balance, augment_fraction=args.augment, seed=args.seed)
+    model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.seed)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy")
+    callbacks = make_callbacks(val_images, labels[split.validation], scheme.classes, args.patience,
+                               args.max_minutes * 60)
+    start = time.monotonic()
+    history = model.fit(sequence, epochs=args.epochs, callbacks=callbacks,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    train_seconds = time.monotonic() - start
+    model.save(out / "model.keras")
+
+    held_images = render(data.windows[heldout])
+    held_labels = labels[heldout]
+    np.savez_compressed(out / "heldout.npz", images=held_images, labels=held_labels,
+                        records=data.records[heldout], peaks=data.peaks[heldout])
+    rep = split.train[representative(labels[split.train], REPRESENTATIVE_PER_CLASS, args.seed)]
+    np.savez_compressed(out / "representative.npz", images=render(data.windows[rep]), labels=labels[rep])
+
+    val_f1 = history.history.get("val_macro_f1", [])
+    held_pred = predict(model, held_images).argmax(axis=1)
+    meta = {
+        "scheme": scheme.name,
+        "labels": list(scheme.classes),
+        "label_members": {c: list(scheme.members[c]) for c in scheme.classes},
+        "split": args.split,
+        "heldout": "validation" if args.split == "all" else "test",
+        "records": split.records,
+        "beats": {"train": int(split.train.size), "validation": int(split.validation.size),
+                  "test": int(split.test.size)},
+        "chain_version": CHAIN_VERSION,
+        "sample_rate": MODEL_FS,
+        "window": {"before": WINDOW_BEFORE, "after": WINDOW_AFTER},
+        "image_size": IMAGE_SIZE,
+        "raster": RASTER_PARAMS,
+        "input": {"dtype": "float32", "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+                  "range": [0, 255], "rescaling_inside_model": 1 / 255},
+        "model": {"widths": list(args.widths), "dense": args.dense, "dropout": args.dropout,
+                  "params": int(model.count_params()), "macs": macs(model)},
+        "training": {"epochs_run": len(val_f1), "best_epoch": int(np.argmax(val_f1)) + 1 if val_f1 else None,
+                     "val_macro_f1_per_epoch": [float(v) for v in val_f1],
+                     "epoch_size": args.epoch_size, "batch_size": args.batch_size, "balance": args.balance,
+                     "augment_fraction": args.augment, "lr": args.lr, "patience": args.patience,
+                     "seed": args.seed, "threads": args.threads, "seconds": round(train_seconds, 1)},
+        "dataset": {"per_record": {r: b.stats for r, b in beats.items()},
+                    "heldout_records": summarize({r: beats[r] for r in sorted(set(data.records[heldout]))},
+                                                 scheme.name)},
+        "evaluation": figures(held_labels, held_pred, scheme.classes),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the beat-image CNN on MIT-BIH.")
+    parser.add_argument("--scheme", choices=sorted(SCHEMES), required=True)
+    parser.add_argument("--split", choices=SPLITS, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="run directory, e.g. runs/seed8-intra")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MIT-BIH directory (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--records", nargs="*", help="only these records (default: all the split needs)")
+    parser.add_argument("--epochs", type=int, default=40, help="upper bound; early stopping usually ends sooner")
+    parser.add_argument("--epoch-size", type=int, default=30000, help="beats drawn per epoch")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--balance", type=float, default=0.5,
+                        help="class share ~ count**balance (1 natural, 0 fully balanced)")
+    parser.add_argument("--augment", type=float, default=0.5, help="fraction of drawn beats augmented")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS, help="4 conv widths, e.g. 8,16,32,64")
+    parser.add_argument("--dense", type=int, default=DEFAULT_DENSE)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-clock training budget")
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    meta = train(args)
+    ev = meta["evaluation"]
+    print(f"{meta['heldout']} ({meta['split']}): accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}"
+          f" over {ev['n']} beats; run in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
