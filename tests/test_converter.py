@@ -1,0 +1,136 @@
+"""Keras -> int8 TFLite conversion, its metadata, and the parity check (this module imports TensorFlow).
+
+One tiny synthetic training run (converter.tiny_run: three beat shapes, the
+real model's input/output contract) is trained once per module and converted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from converter.convert import RunError, convert_run, load_keras, load_run, main, to_tflite  # noqa: E402
+from converter.parity import compare, run_parity  # noqa: E402
+from converter.parity import main as parity_main  # noqa: E402
+from converter.tiny_run import LABELS, make_tiny_run  # noqa: E402
+from gateway.interpreters import make_interpreter  # noqa: E402
+from gateway.model import BeatClassifier, chain_fields, load_model  # noqa: E402
+from gateway.raster import RASTER_PARAMS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="module")
+def converted(run: Path, tmp_path_factory) -> Path:
+    return convert_run(run, tmp_path_factory.mktemp("models"))
+
+
+def keras_predictions(run: Path, images: np.ndarray) -> np.ndarray:
+    return load_keras(load_run(run)).predict(images[..., None].astype(np.float32), verbose=0)
+
+
+def test_the_int8_model_classifies_like_the_keras_model(run: Path, converted: Path) -> None:
+    with np.load(run / "heldout.npz") as f:
+        images = f["images"]
+    float_pred = keras_predictions(run, images).argmax(axis=1)
+    int8_pred, _ = load_model(converted).classify(images)
+    assert np.mean(int8_pred == float_pred) >= 0.97
+
+
+def test_the_model_is_int8_end_to_end_and_uint8_pixels_map_to_it_exactly(converted: Path) -> None:
+    interp = make_interpreter(converted)
+    assert interp.input.dtype == np.int8 and interp.output.dtype == np.int8
+    # Rescaling(1/255) inside the model lets the input be pixel - 128, losslessly.
+    assert (interp.input.scale, interp.input.zero_point) == (1.0, -128)
+    tensor_types = {interp.raw.get_tensor_details()[i]["dtype"] for i in range(len(interp.raw.get_tensor_details()))}
+    assert np.float32 not in tensor_types
+
+
+def test_the_metadata_records_chain_labels_provenance_and_hash(run: Path, converted: Path) -> None:
+    meta = json.loads(converted.with_suffix(".json").read_text())
+    run_meta = json.loads((run / "meta.json").read_text())
+    assert converted.name == "tiny.tflite"  # named after the scheme by default
+    assert meta["scheme"] == "tiny" and meta["labels"] == list(LABELS)
+    assert {k: meta[k] for k in chain_fields()} == chain_fields()
+    assert meta["raster"] == RASTER_PARAMS
+    assert meta["evaluation"] == run_meta["evaluation"]
+    assert meta["training"]["split"] == run_meta["split"]
+    assert meta["training"]["records"] == run_meta["records"]
+    assert meta["converter"]["tensorflow"]
+    assert meta["sha256"] == hashlib.sha256(converted.read_bytes()).hexdigest()
+
+
+def test_the_command_line_writes_the_named_model(run: Path, tmp_path: Path, capsys) -> None:
+    assert main([str(run), "--out", str(tmp_path), "--name", "seed8-test"]) == 0
+    assert (tmp_path / "seed8-test.tflite").is_file() and (tmp_path / "seed8-test.json").is_file()
+    assert "seed8-test.tflite" in capsys.readouterr().out
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in run.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+@pytest.mark.parametrize("field, value", [("chain_version", "chain-0"), ("window_before", 200), ("image_size", 64)])
+def test_a_run_trained_for_another_chain_is_not_converted(run: Path, tmp_path: Path, field: str, value: object) -> None:
+    bad = copy_run(run, tmp_path / "bad")
+    meta = json.loads((bad / "meta.json").read_text())
+    meta[field] = value
+    (bad / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match=field):
+        convert_run(bad, tmp_path / "out")
+    assert main([str(bad), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_a_run_with_missing_or_malformed_files_is_refused(run: Path, tmp_path: Path) -> None:
+    bad = copy_run(run, tmp_path / "bad")
+    np.savez(bad / "representative.npz", images=np.zeros((4, 64, 64), np.uint8))
+    with pytest.raises(RunError, match="representative.npz.*uint8"):
+        convert_run(bad, tmp_path / "out")
+    (bad / "model.keras").unlink()
+    with pytest.raises(RunError, match="model.keras"):
+        convert_run(bad, tmp_path / "out")
+
+
+def test_a_float_twin_runs_through_the_same_gateway_classifier(run: Path) -> None:
+    tflite = to_tflite(load_keras(load_run(run)), None)
+    model = BeatClassifier(make_interpreter(tflite), {"labels": list(LABELS), "scheme": "tiny", "sha256": "0" * 64})
+    with np.load(run / "heldout.npz") as f:
+        images = f["images"][:40]
+    _, probs = model.classify(images)
+    np.testing.assert_allclose(probs, keras_predictions(run, images), atol=1e-4)
+
+
+def test_parity_figures_follow_their_definitions() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    pred_float = np.array([0, 0, 1, 1, 1, 2])
+    pred_int8 = np.array([0, 1, 1, 1, 0, 2])
+    r = compare(labels, pred_float, pred_int8, ["N", "V", "A"])
+    assert r["agreement"] == pytest.approx(100 * 4 / 6)
+    assert r["float"]["accuracy"] == pytest.approx(100 * 5 / 6)
+    assert r["int8"]["accuracy"] == pytest.approx(100 * 3 / 6)
+    assert r["int8"]["per_class"]["N"] == {"n": 3, "se": pytest.approx(100 / 3), "ppv": pytest.approx(50.0)}
+    assert r["float"]["per_class"]["V"] == {"n": 2, "se": 100.0, "ppv": pytest.approx(100 * 2 / 3)}
+    assert r["disagreements"] == {"N -> V": 1, "V -> N": 1}
+    assert not r["targets"]["agreement_met"] and not r["targets"]["accuracy_met"]
+
+
+def test_parity_check_of_the_converted_model_writes_json_and_markdown(run: Path, converted: Path,
+                                                                      tmp_path: Path) -> None:
+    assert parity_main([str(run), "--model", str(converted), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "parity.json").read_text())
+    assert result == json.loads(json.dumps(run_parity(run, converted)))
+    assert result["targets"]["agreement_met"] and result["n_beats"] > 0
+    report = (tmp_path / "parity.md").read_text()
+    assert "Top-1 agreement" in report and all(f"| {label} |" in report for label in LABELS)
