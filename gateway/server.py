@@ -1,0 +1,322 @@
+"""The WebSocket ingest server: devices stream samples in, processor events go out to a sink.
+
+One :class:`DeviceSession` per configured device holds its
+:class:`~gateway.processor.StreamProcessor` and outlives connections: a
+device that reconnects (Wi-Fi drop, the old TCP connection half-open)
+replaces its previous connection (closed with 4009) and continues the same
+processor after a ``gap()``, so the beat counts, the alert cool-downs and
+the ``signal_lost`` timer carry on.  Only a device that says goodbye (close
+1000/1001) ends its session; ``close()`` then finishes its last beats.
+
+Nothing is dropped while the model runs.  The connection handler only
+parses and validates frames (cheap) and puts them on the session's bounded
+work queue; when the queue is full it stops reading, so frames wait in the
+socket buffers instead of being lost.  A per-session worker drains the
+queue and runs the processor -- in a worker thread by default, so a burst
+of classification for one device does not hold up the event loop (the
+watchdog, the other devices' sockets, MQTT).  Frames queued together are
+fed one call per frame, in order, each with its own arrival time, except
+that consecutive legacy one-sample frames are merged (within 0.1 s) so the
+processor sees useful blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Callable, Iterable, Mapping, Protocol
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .config import DeviceConfig, ServerConfig
+from .events import Alert, Beat, Status
+from .protocol import CloseCode, FrameDecoder, FrameError, HandshakeError, SlidingCounter, StreamParams, \
+    parse_handshake
+
+log = logging.getLogger(__name__)
+
+#: Frames a session may hold before its connection stops reading (back-pressure, not loss).
+QUEUE_FRAMES = 512
+#: Consecutive legacy one-sample frames that arrive within this span are fed as one block.
+MERGE_SPAN = 0.1
+
+Event = Alert | Beat | Status
+
+
+class Processor(Protocol):
+    """The part of :class:`gateway.processor.StreamProcessor` the server drives."""
+
+    def feed(self, samples: np.ndarray, now: float, lead_off: bool = False) -> list: ...
+    def gap(self, missing_frames: int, now: float) -> list: ...
+    def tick(self, now: float) -> list: ...
+    def close(self, now: float) -> list: ...
+
+
+class EventSink(Protocol):
+    """Where events go (the MQTT :class:`~gateway.mqtt.Publisher`); called on the event loop."""
+
+    def publish_events(self, patient: str, events: Iterable[Event]) -> None: ...
+    def device_online(self, patient: str, online: bool) -> None: ...
+
+
+#: Builds a device's processor from its declaration, its configuration and the start time.
+ProcessorFactory = Callable[[StreamParams, DeviceConfig, float], Processor]
+
+
+@dataclass
+class _Op:
+    """One unit of work for a processor, stamped with its arrival time."""
+
+    kind: str  # "feed" | "gap" | "tick" | "close"
+    now: float
+    samples: np.ndarray | None = None
+    lead_off: bool = False
+    missing: int = 0
+
+
+def _merge_legacy(ops: list[_Op]) -> list[_Op]:
+    """Join runs of one-sample feeds with the same lead flag that arrived within :data:`MERGE_SPAN`."""
+    out: list[_Op] = []
+    first_now = 0.0
+    for op in ops:
+        prev = out[-1] if out else None
+        if (op.kind == "feed" and prev is not None and prev.kind == "feed" and op.samples.size == 1
+                and prev.lead_off == op.lead_off and op.now - first_now <= MERGE_SPAN):
+            out[-1] = replace(prev, now=op.now, samples=np.concatenate([prev.samples, op.samples]))
+        else:
+            first_now = op.now
+            out.append(op)
+    return out
+
+
+@dataclass
+class DeviceSession:
+    """A device's processor, its work queue and its counters (across reconnections)."""
+
+    device_id: str
+    patient: str
+    params: StreamParams
+    processor: Processor
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
+    connection: ServerConnection | None = None
+    frames: int = 0
+    samples: int = 0
+    bad_frames: int = 0
+    lost_frames: int = 0
+    beats: int = 0
+    alerts: int = 0
+    processing_since: float | None = None  # arrival time of the oldest op being processed
+    tick_queued: bool = False
+    worker: asyncio.Task | None = None
+
+    def lag(self, now: float) -> float:
+        """How far processing is behind arrival, seconds (0 when idle)."""
+        return now - self.processing_since if self.processing_since is not None else 0.0
+
+    def run(self, ops: list[_Op]) -> list[Event]:
+        """Apply ops to the processor in order (in a worker thread or on the loop)."""
+        events: list[Event] = []
+        for op in ops:
+            if op.kind == "feed":
+                events += self.processor.feed(op.samples, op.now, op.lead_off)
+            elif op.kind == "gap":
+                events += self.processor.gap(op.missing, op.now)
+            elif op.kind == "tick":
+                events += self.processor.tick(op.now)
+            else:
+                events += self.processor.close(op.now)
+        return events
+
+
+class IngestServer:
+    """``ws://host:port/v1/stream``: authenticates devices, parses frames, drives their processors."""
+
+    def __init__(self, config: ServerConfig, devices: Mapping[str, DeviceConfig], make_processor: ProcessorFactory,
+                 sink: EventSink, executor: Executor | None = None, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.devices = devices
+        self.make_processor = make_processor
+        self.sink = sink
+        self.executor = executor
+        self.clock = clock
+        self.sessions: dict[str, DeviceSession] = {}
+        self._declared: weakref.WeakKeyDictionary[ServerConnection, StreamParams] = weakref.WeakKeyDictionary()
+        self._server: Server | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Bind and start accepting; returns the bound port (useful with port 0)."""
+        self._server = await serve(self._handle, self.config.host, self.config.port,
+                                   process_request=self._process_request, max_size=self.config.max_frame_bytes,
+                                   max_queue=64, compression=None)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop accepting, close device sockets with 1001, then finish every processor."""
+        if self._server is not None:
+            self._server.close(close_connections=True, code=CloseCode.GOING_AWAY, reason="gateway shutting down")
+            await self._server.wait_closed()
+        await asyncio.gather(*(self._end(s, self.clock()) for s in list(self.sessions.values())))
+
+    def tick(self, now: float) -> None:
+        """Ask every processor for its periodic work (stalls, signal lost, status); about once a second."""
+        for session in self.sessions.values():
+            if not (session.tick_queued or session.queue.full()):  # a busy worker ticks with its next batch
+                session.tick_queued = True
+                session.queue.put_nowait(_Op("tick", now))
+
+    def stats(self, now: float) -> dict[str, float]:
+        """Totals for the service's status line and the benchmarks."""
+        s = list(self.sessions.values())
+        return {"devices": sum(x.connection is not None for x in s), "sessions": len(s),
+                "frames": sum(x.frames for x in s), "samples": sum(x.samples for x in s),
+                "bad_frames": sum(x.bad_frames for x in s), "beats": sum(x.beats for x in s),
+                "alerts": sum(x.alerts for x in s), "lag": max((x.lag(now) for x in s), default=0.0)}
+
+    # -- handshake -----------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            params = parse_handshake(request.path, request.headers, self.config.legacy_rate)
+        except HandshakeError as e:
+            log.warning("refused a connection from %s: %s", connection.remote_address, e.reason)
+            return connection.respond(HTTPStatus(e.status), e.reason + "\n")
+        device = self.devices.get(params.device_id)
+        if device is None or not params.token_matches(device.token):
+            log.warning("refused device %r from %s: unknown device or wrong token",
+                        params.device_id, connection.remote_address)
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "unknown device or wrong token\n")
+        self._declared[connection] = params
+        return None
+
+    # -- a connection --------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        params = self._declared.pop(ws)
+        now = self.clock()
+        session = await self._attach(ws, params, now)
+        log.info("device %s connected from %s (%s form, %d Hz, %d bits, lead-off %s)", params.device_id,
+                 ws.remote_address, params.format, params.rate, params.bits, "reported" if params.lead_off else "not reported")
+        self.sink.device_online(session.patient, True)
+        try:
+            await self._receive(ws, session)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.sink.device_online(session.patient, False)
+            if session.connection is ws:
+                session.connection = None
+                said_goodbye = ws.protocol.close_rcvd_then_sent and ws.close_code in (CloseCode.NORMAL,
+                                                                                     CloseCode.GOING_AWAY)
+                log.info("device %s disconnected (code %s)", params.device_id, ws.close_code)
+                if said_goodbye and session.device_id in self.sessions:
+                    await self._end(session, self.clock())
+
+    async def _attach(self, ws: ServerConnection, params: StreamParams, now: float) -> DeviceSession:
+        """The session this connection feeds: the device's current one, or a new one."""
+        session = self.sessions.get(params.device_id)
+        if session is not None and session.connection is not None:
+            old, session.connection = session.connection, ws
+            log.warning("device %s reconnected; closing its previous connection", params.device_id)
+            await old.close(CloseCode.REPLACED, "replaced by a newer connection")
+        if session is not None and (session.params.rate, session.params.bits, session.params.lead_off) != \
+                (params.rate, params.bits, params.lead_off):
+            log.info("device %s changed its declaration; starting a new stream", params.device_id)
+            await self._end(session, now)
+            session = None
+        if session is None:
+            device = self.devices[params.device_id]
+            processor = self.make_processor(params, device, now)
+            session = DeviceSession(params.device_id, device.patient, params, processor)
+            session.worker = asyncio.create_task(self._work(session), name=f"processor {params.device_id}")
+            self.sessions[params.device_id] = session
+        else:
+            await session.queue.put(_Op("gap", now))  # no beat spans the reconnection
+        session.connection = ws
+        return session
+
+    async def _receive(self, ws: ServerConnection, session: DeviceSession) -> None:
+        limits = self.config.limits
+        decoder = FrameDecoder(session.params)
+        bad = SlidingCounter(limits.bad_frames_window)
+        rate = SlidingCounter(limits.rate_window)
+        max_samples = limits.rate_factor * session.params.rate * limits.rate_window
+        async for message in ws:
+            now = self.clock()
+            try:
+                frame = decoder.decode(message)
+            except FrameError as e:
+                session.bad_frames += 1
+                await ws.send(e.reply())
+                if bad.add(now) > limits.bad_frames:
+                    log.warning("device %s: too many bad frames (last: %s); closing", session.device_id, e.reason)
+                    await ws.close(CloseCode.BAD_FRAMES, "too many bad frames")
+                    return
+                continue
+            if limits.rate_factor and rate.add(now, frame.samples.size) > max_samples:
+                log.warning("device %s sends faster than %.3g x its declared %d Hz; closing",
+                            session.device_id, limits.rate_factor, session.params.rate)
+                await ws.close(CloseCode.RATE_LIMIT, "rate limit")
+                return
+            session.frames += 1
+            session.samples += frame.samples.size
+            if frame.missing:
+                session.lost_frames += frame.missing
+                await session.queue.put(_Op("gap", now, missing=frame.missing))
+            await session.queue.put(_Op("feed", now, frame.samples, frame.lead_off))
+
+    # -- processing ----------------------------------------------------------------------------
+
+    async def _work(self, session: DeviceSession) -> None:
+        """The session's worker: drain the queue, run the processor, hand events to the sink."""
+        while True:
+            ops = [await session.queue.get()]
+            while not session.queue.empty():
+                ops.append(session.queue.get_nowait())
+            session.tick_queued = False
+            session.processing_since = ops[0].now
+            ops = _merge_legacy(ops)
+            try:
+                events = await self._run(session, ops)
+            except Exception:
+                log.exception("device %s: the processor failed; restarting its pipeline", session.device_id)
+                try:
+                    events = await self._run(session, [_Op("gap", ops[-1].now)])
+                except Exception:
+                    log.exception("device %s: the processor cannot restart", session.device_id)
+                    events = []
+            finally:
+                session.processing_since = None
+            self._dispatch(session, events)
+            if ops[-1].kind == "close":
+                return
+
+    async def _run(self, session: DeviceSession, ops: list[_Op]) -> list[Event]:
+        if self.executor is None:
+            return session.run(ops)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, session.run, ops)
+
+    def _dispatch(self, session: DeviceSession, events: list[Event]) -> None:
+        if not events:
+            return
+        session.beats += sum(isinstance(e, Beat) for e in events)
+        session.alerts += sum(isinstance(e, Alert) for e in events)
+        events = [replace(e, bad_frames=session.bad_frames) if isinstance(e, Status) else e for e in events]
+        self.sink.publish_events(session.patient, events)
+
+    async def _end(self, session: DeviceSession, now: float) -> None:
+        """Finish a session's processor (its last beats and alerts) and forget the session."""
+        if self.sessions.get(session.device_id) is session:
+            del self.sessions[session.device_id]
+        await session.queue.put(_Op("close", now))
+        if session.worker is not None:
+            await session.worker
