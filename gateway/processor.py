@@ -1,0 +1,477 @@
+"""The per-device stream processor: ADC counts in, beats, alerts and status out (sans I/O).
+
+One :class:`StreamProcessor` per device.  It owns no socket, thread or
+clock: the adapter (WebSocket server, ``ecg-analyze``, tests) passes the
+samples and the arrival time ``now``.  The pipeline::
+
+    counts -> mV (DeviceStream: front-end gain, ADC reference, bits)
+      -> lead checks on raw blocks (gateway.quality: device flag, rail, flat)
+      -> Conditioner (device rate -> 360 Hz, baseline + 40 Hz low-pass)
+      -> RPeakDetector                    -> beat windows from a bounded buffer
+      -> VFDetector (4 s windows, 1 s)     -> render_beats -> classify (one batch per feed)
+      -> AlertPolicy (in decision order)   -> Alert (+ ECG strip PNG)
+
+**Delay.**  A beat is classified once the 256 samples after its R peak are
+filtered, so its delay after the R peak arrived is at most ``block_s``
+(lead check, 0.25 s) + the conditioner delay (204 samples, 0.57 s, plus the
+resampler's at other device rates) + 256 samples (0.71 s); the detector's
+look-ahead (173 samples) lies inside the 256.  :attr:`StreamProcessor.delay_s`
+gives the figure for the device's rate (1.52 s at 360 Hz).
+
+**Memory** is bounded: the filtered signal is kept for ``strip.seconds``
+(or one beat window, if longer), the rhythm detector keeps one window, the
+policy keeps a minute of beat records, and raw samples wait for at most one
+lead-check block.  Nothing is dropped: every sample fed is judged, and
+every detected beat is reported (beats too close to a segment edge for a
+full window are reported with label ``"?"``, confidence 0).
+
+**Gaps.**  A sequence gap (``gap()``), a lead-off stretch or a signal loss
+ends the segment: the chain is flushed and reset, so no beat window, RR
+interval or rhythm window spans the discontinuity.  After a gap the sample
+clock is re-anchored on the arrival time of the next frame.
+
+**Counts to millivolts.**  ``mV = (count - zero) * vref / 2**bits / gain * 1000``
+with ``zero`` = mid-scale by default (the AD8232 output sits at its
+reference, half the supply).  The kit (AD8232 at 1100 V/V, 3.3 V, 12 bits)
+resolves 0.73 uV per count over +-1.5 mV; a replayed MIT-BIH record needs a
+wider range (e.g. ``gain = 300``: +-5.5 mV at 2.7 uV per count).
+:meth:`DeviceStream.mv_to_counts` is the inverse the replayer uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .alerts import POOR_SIGNAL, AlertConfig, AlertPolicy, Finding
+from .chain import Conditioner
+from .detect import RPeakDetector
+from .errors import SignalError, check_rate
+from .events import Alert, Beat, Status
+from .quality import LeadChecker, LeadConfig
+from .raster import render_beats
+from .rhythm import RhythmConfig, VFDetector
+from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
+from .strip import StripConfig, render_strip
+
+#: Namespace of the deterministic alert ids (uuid5 of device, type, state and start time).
+ALERT_NAMESPACE = uuid.UUID("6f1c2a4e-93d1-4b6e-a1f0-3c0e5d7b8a21")
+
+
+@dataclass(frozen=True)
+class DeviceStream:
+    """What the device declared at the handshake, plus its front-end settings from the config."""
+
+    device_id: str
+    patient_id: str
+    fs: int  # declared sample rate, Hz
+    adc_bits: int = 12
+    reports_lead_off: bool = False
+    gain: float = 1100.0  # front-end gain, V/V (AD8232 on the kit)
+    vref: float = 3.3  # ADC full scale, volts
+    zero: float | None = None  # count that means 0 mV; None = mid-scale
+
+    def __post_init__(self) -> None:
+        for name in ("device_id", "patient_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise SignalError(f"{name}: expected a non-empty string, got {value!r}")
+        object.__setattr__(self, "fs", check_rate(self.fs, "fs"))
+        if isinstance(self.adc_bits, bool) or not isinstance(self.adc_bits, int) or not 8 <= self.adc_bits <= 16:
+            raise SignalError(f"adc_bits: expected a whole number 8..16, got {self.adc_bits!r}")
+        for name in ("gain", "vref"):
+            if not getattr(self, name) > 0:
+                raise SignalError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if self.zero is not None and not 0 <= self.zero <= self.full_scale:
+            raise SignalError(f"zero: must lie in 0..{self.full_scale}, got {self.zero!r}")
+
+    @property
+    def full_scale(self) -> int:
+        """The largest ADC count."""
+        return 2 ** self.adc_bits - 1
+
+    @property
+    def zero_count(self) -> float:
+        return float(2 ** (self.adc_bits - 1) if self.zero is None else self.zero)
+
+    @property
+    def mv_per_count(self) -> float:
+        return self.vref * 1000.0 / 2 ** self.adc_bits / self.gain
+
+    def counts_to_mv(self, counts: np.ndarray) -> np.ndarray:
+        """ADC counts to millivolts at the electrodes."""
+        return (np.asarray(counts, dtype=np.float64) - self.zero_count) * self.mv_per_count
+
+    def mv_to_counts(self, mv: np.ndarray) -> np.ndarray:
+        """Millivolts to the counts this front end would produce (rounded, clipped to the ADC range)."""
+        counts = np.rint(np.asarray(mv, dtype=np.float64) / self.mv_per_count + self.zero_count)
+        return np.clip(counts, 0, self.full_scale).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Processor settings: ``[processor]`` (with sub-tables ``lead``, ``rhythm``, ``strip``) and ``[alerts]``."""
+
+    lead: LeadConfig = field(default_factory=LeadConfig)
+    rhythm: RhythmConfig = field(default_factory=RhythmConfig)
+    strip: StripConfig = field(default_factory=StripConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    stall_s: float = 2.0  # no frame for this long: a stall (counted with the gaps)
+    status_every_s: float = 10.0  # tick() returns a Status this often
+    strips: bool = True  # attach ECG strips to alerts
+
+    def __post_init__(self) -> None:
+        for name in ("stall_s", "status_every_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if self.stall_s >= self.alerts.signal_lost_s:
+            raise ValueError(f"stall_s ({self.stall_s}) must be shorter than alerts.signal_lost_s "
+                             f"({self.alerts.signal_lost_s})")
+
+
+Event = Beat | Alert | Status
+
+
+class StreamProcessor:
+    """Samples of one device in, :class:`Beat` / :class:`Alert` / :class:`Status` events out."""
+
+    def __init__(self, stream: DeviceStream, classifier, config: ProcessorConfig, start_time: float):
+        if not isinstance(stream, DeviceStream):
+            raise TypeError(f"stream: expected a DeviceStream, got {type(stream).__name__}")
+        self.stream = stream
+        self.classifier = classifier
+        self.config = config
+        self.start_time = float(start_time)
+        self._conditioner = Conditioner(stream.fs)
+        self._detector = RPeakDetector(MODEL_FS)
+        if self._detector.lookahead > WINDOW_AFTER:
+            raise ValueError(f"the R-peak detector looks {self._detector.lookahead} samples ahead, more than "
+                             f"the {WINDOW_AFTER} a beat window waits for; the alert timing would break")
+        self._vf = VFDetector(config.rhythm, MODEL_FS)
+        self._lead = LeadChecker(config.lead, stream.fs, stream.adc_bits, stream.mv_per_count,
+                                 flag_authoritative=stream.reports_lead_off)
+        self.policy = AlertPolicy(config.alerts, MODEL_FS)
+        self._keep = max(int(round(config.strip.seconds * MODEL_FS)), WINDOW_BEFORE + WINDOW_AFTER)
+        #: seconds from a sample's arrival to the classification of a beat peaking at it (at most)
+        self.delay_s = (config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS)
+        # sample clock: device sample 0 after the anchor arrived at anchor_time
+        self._anchor_time = self.start_time
+        self._anchor_abs = 0
+        self._dev_n = 0
+        self._reanchor = False
+        # raw samples waiting for a whole lead-check block
+        self._raw = np.empty(0, dtype=np.int64)
+        self._raw_flags = np.empty(0, dtype=bool)  # the device's lead-off flag, per sample
+        # the current segment of usable signal (None: none)
+        self._seg_abs: int | None = None
+        self._seg_len = 0
+        self._y = np.empty(0)  # recent filtered signal; _y[-1] is absolute sample _y_end - 1
+        self._y_end = 0
+        self._peaks: list[int] = []  # detected, not yet reported (segment indices)
+        self._prev_peak: int | None = None
+        self._recent: deque[tuple[int, str]] = deque()  # (absolute peak, label) for strips
+        # counters and clocks for status
+        self._lead_state = "unknown"
+        self._last_now: float | None = None
+        self._stalled = False
+        self._lost = False
+        self._next_status: float | None = None
+        self._closed = False
+        self.beats = 0
+        self.beat_counts: Counter[str] = Counter()
+        self.alerts = 0
+        self.gaps = 0
+        self.bad_frames = 0
+
+    # ----------------------------------------------------------- interface
+    def feed(self, samples: np.ndarray, now: float, lead_off: bool = False) -> list[Event]:
+        """Consecutive ADC counts as received at ``now`` (``lead_off``: the frame's lead-off flag)."""
+        self._check_open()
+        x = self._counts(samples)
+        out: list[Event] = []
+        if self._lost:
+            self._lost = False
+            out += self._alerts(self.policy.signal_back(self._abs_now()), now)
+        if self._reanchor:
+            self._reanchor = False
+            last = self._time_of(self._abs_now())
+            self._anchor_time = max(now - x.size / self.stream.fs, last + 1 / MODEL_FS)
+            self._anchor_abs = int(round((self._anchor_time - self.start_time) * MODEL_FS))
+            self._dev_n = 0
+        self._last_now = float(now)
+        self._stalled = False
+        if x.size == 0:
+            return out
+        self._raw = np.concatenate([self._raw, x])
+        self._raw_flags = np.concatenate([self._raw_flags, np.full(x.size, bool(lead_off))])
+        whole = self._raw.size // self._lead.block * self._lead.block
+        if whole:
+            raw, flags = self._raw[:whole], self._raw_flags[:whole]
+            self._raw, self._raw_flags = self._raw[whole:], self._raw_flags[whole:]
+            out += self._judge_blocks(raw, flags, now)
+        if self._seg_abs is None:  # in a segment the chain's own frontier drives the time-outs
+            out += self._alerts(self.policy.advance(self._abs_now()), now)
+        return out
+
+    def gap(self, missing_frames: int, now: float) -> list[Event]:
+        """Frames were lost (or the device reconnected): end the segment, restart cleanly, report it."""
+        self._check_open()
+        if isinstance(missing_frames, bool) or not isinstance(missing_frames, int) or missing_frames < 0:
+            raise SignalError(f"missing_frames: expected a whole number >= 0, got {missing_frames!r}")
+        out = self._drain_raw(now)
+        out += self._end_segment(now, f"{missing_frames} frames lost")
+        self.gaps += 1
+        self._reanchor = True
+        self._lead.reset()
+        return out + [self.status(now, gap_frames=missing_frames)]
+
+    def tick(self, now: float) -> list[Event]:
+        """About once a second: stalls, signal loss, and the periodic status."""
+        self._check_open()
+        out: list[Event] = []
+        if self._last_now is not None:
+            silent = now - self._last_now
+            if silent >= self.config.stall_s and not self._stalled:
+                self._stalled = True
+                self.gaps += 1
+            if silent >= self.config.alerts.signal_lost_s and not self._lost:
+                self._lost = True
+                out += self._drain_raw(now)
+                out += self._end_segment(now, "no data from the device")
+                self._reanchor = True
+                self._lead.reset()
+                out += self._alerts(self.policy.signal_lost(self._abs_now(), silent), now)
+        if self._next_status is None:
+            self._next_status = now + self.config.status_every_s
+        elif now >= self._next_status:
+            self._next_status = now + self.config.status_every_s
+            out.append(self.status(now))
+        return out
+
+    def close(self, now: float) -> list[Event]:
+        """The device went away: finish every beat that can be finished, end open episodes, final status."""
+        if self._closed:
+            return []
+        out = self._drain_raw(now)
+        out += self._end_segment(now, "the device disconnected")
+        self._closed = True
+        return out + [self.status(now)]
+
+    def status(self, now: float, **extra) -> Status:
+        """A summary of this device now."""
+        active = self.policy.active()
+        if self._lead_state != "on":
+            quality = "none"
+        else:
+            quality = "poor" if POOR_SIGNAL in active else "good"
+        last = self._time_of(self._abs_now()) if self._dev_n else None
+        return Status(
+            device_id=self.stream.device_id, patient_id=self.stream.patient_id, time=float(now),
+            heart_rate=self.policy.heart_rate(), signal_quality=quality, lead=self._lead_state,
+            beats=self.beats, beat_counts=dict(self.beat_counts), alerts=self.alerts, gaps=self.gaps,
+            bad_frames=self.bad_frames, model_version=self.classifier.version,
+            extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),
+                   "lag_s": None if last is None else round(float(now) - last, 3), **extra})
+
+    def note_bad_frame(self) -> None:
+        """The adapter dropped a malformed frame of this device (counted in the status)."""
+        self.bad_frames += 1
+
+    # ------------------------------------------------------------ helpers
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"device {self.stream.device_id}: the processor was closed")
+
+    def _counts(self, samples: object) -> np.ndarray:
+        x = np.asarray(samples)
+        if x.size == 0 and x.ndim == 1:
+            return np.empty(0, dtype=np.int64)
+        if x.dtype.kind not in "iu":
+            raise SignalError(f"samples: expected integer ADC counts, got dtype {x.dtype}")
+        if x.ndim != 1:
+            raise SignalError(f"samples: expected a 1-D array of ADC counts, got shape {x.shape}")
+        x = x.astype(np.int64)
+        bad = (x < 0) | (x > self.stream.full_scale)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SignalError(f"samples: {int(bad.sum())} counts outside 0..{self.stream.full_scale} "
+                              f"({self.stream.adc_bits}-bit ADC), first at index {i}: {int(x[i])}")
+        return x
+
+    def _abs_of_dev(self, dev_index: int) -> int:
+        """Absolute 360 Hz sample of device sample ``dev_index`` (since the anchor)."""
+        return self._anchor_abs + int(round(dev_index * MODEL_FS / self.stream.fs))
+
+    def _abs_now(self) -> int:
+        """Absolute sample of the end of what has been judged so far."""
+        return self._abs_of_dev(self._dev_n)
+
+    def _time_of(self, abs_sample: int) -> float:
+        return self.start_time + abs_sample / MODEL_FS
+
+    # ------------------------------------------------------------ segments
+    def _judge_blocks(self, raw: np.ndarray, flags: np.ndarray, now: float) -> list[Event]:
+        """Judge whole lead-check blocks; feed the runs of usable blocks through the chain."""
+        out: list[Event] = []
+        block = self._lead.block
+        run: list[np.ndarray] = []
+        for i in range(0, raw.size, block):
+            chunk = raw[i:i + block]
+            verdict = self._lead.judge(chunk, bool(flags[i:i + block].any()))
+            at = self._abs_of_dev(self._dev_n)
+            if verdict.on:
+                if self._seg_abs is None:
+                    out += self._start_segment(at, now)
+                run.append(chunk)
+            else:
+                if run:
+                    out += self._run_chain(np.concatenate(run), now)
+                    run = []
+                if self._seg_abs is not None or self._lead_state != "off":
+                    out += self._end_segment(now, "lead off")
+                    out += self._alerts(self.policy.lead(at, False, verdict.reason), now)
+                    self._lead_state = "off"
+            self._dev_n += chunk.size
+        if run:
+            out += self._run_chain(np.concatenate(run), now)
+        return out
+
+    def _drain_raw(self, now: float) -> list[Event]:
+        """Judge and process the partial block left over (before a gap or the end)."""
+        raw, flags = self._raw, self._raw_flags
+        self._raw, self._raw_flags = np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+        return self._judge_blocks(raw, flags, now) if raw.size else []
+
+    def _start_segment(self, at: int, now: float) -> list[Event]:
+        out = []
+        if self._lead_state != "on":
+            out += self._alerts(self.policy.lead(at, True, "ok"), now)
+            self._lead_state = "on"
+        self._seg_abs = at
+        self._seg_len = 0
+        self._y = np.empty(0)
+        self._y_end = at
+        self._peaks = []
+        self._prev_peak = None
+        return out + self._alerts(self.policy.segment_start(at), now)
+
+    def _end_segment(self, now: float, why: str) -> list[Event]:
+        """Flush the chain: finish the beats that can be, report edge beats, reset everything."""
+        if self._seg_abs is None:
+            return []
+        out = self._ingest(self._conditioner.flush(), now, final=True)
+        end = self._seg_abs + self._seg_len
+        out += self._alerts(self.policy.segment_end(end, why), now)
+        self._detector.reset()
+        self._vf.reset()
+        self._seg_abs = None
+        return out
+
+    def _run_chain(self, raw: np.ndarray, now: float) -> list[Event]:
+        return self._ingest(self._conditioner.process(self.stream.counts_to_mv(raw)), now, final=False)
+
+    # ------------------------------------------------------------ the chain
+    def _ingest(self, y: np.ndarray, now: float, final: bool) -> list[Event]:
+        """Filtered samples of the current segment -> beats, rhythm windows, policy decisions."""
+        seg = self._seg_abs
+        assert seg is not None
+        self._y = np.concatenate([self._y, y])
+        self._y_end += y.size
+        self._seg_len += y.size
+        self._peaks += [int(p) for p in self._detector.process(y)]
+        if final:
+            self._peaks += [int(p) for p in self._detector.flush()]
+        windows = self._vf.process(y)
+        n = self._seg_len
+        ready = [p for p in self._peaks if p + WINDOW_AFTER <= n or final]
+        self._peaks = self._peaks[len(ready):]  # peaks ascend, so the ready ones come first
+        labels, conf = self._classify(ready, n)
+
+        # every input of the policy, in the order of the sample at which it was known
+        items: list[tuple[int, int, object]] = []
+        for p, label, c in zip(ready, labels, conf):
+            items.append((seg + min(p + WINDOW_AFTER, n), 0, (p, label, c)))
+        for w in windows:
+            items.append((seg + w.end, 1, w))
+        items.sort(key=lambda item: (item[0], item[1]))
+        out: list[Event] = []
+        for at, kind, payload in items:
+            if kind == 0:
+                p, label, c = payload
+                out.append(self._beat(p, label, c))
+                rr = None if out[-1].rr is None else int(round(out[-1].rr * MODEL_FS))
+                self._recent.append((seg + p, label))
+                out += self._alerts(self.policy.beat(at, seg + p, None if label == "?" else label, rr), now)
+            else:
+                out += self._alerts(self.policy.rhythm(at, payload, self._vf.window), now)
+        out += self._alerts(self.policy.advance(seg + n), now)
+        self._trim()
+        return out
+
+    def _classify(self, peaks: list[int], n: int) -> tuple[list[str], list[float]]:
+        """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""
+        labels = ["?"] * len(peaks)
+        conf = [0.0] * len(peaks)
+        full = [i for i, p in enumerate(peaks) if p >= WINDOW_BEFORE and p + WINDOW_AFTER <= n]
+        if full:
+            base = self._y_end - self._y.size  # absolute index of _y[0]
+            starts = np.array([self._seg_abs + peaks[i] - WINDOW_BEFORE - base for i in full])
+            windows = self._y[starts[:, None] + np.arange(WINDOW_BEFORE + WINDOW_AFTER)[None, :]]
+            idx, probs = self.classifier.classify(render_beats(windows))
+            for j, i in enumerate(full):
+                labels[i] = self.classifier.labels[int(idx[j])]
+                conf[i] = float(probs[j, int(idx[j])])
+        return labels, conf
+
+    def _beat(self, p: int, label: str, confidence: float) -> Beat:
+        rr = None if self._prev_peak is None else (p - self._prev_peak) / MODEL_FS
+        self._prev_peak = p
+        self.beats += 1
+        self.beat_counts[label] += 1
+        abs_p = self._seg_abs + p
+        return Beat(self.stream.device_id, abs_p, self._time_of(abs_p), label, confidence, rr)
+
+    def _trim(self) -> None:
+        """Keep only what pending beats and strips can still need."""
+        need = self._keep
+        if self._peaks:
+            need = max(need, self._y_end - (self._seg_abs + min(self._peaks) - WINDOW_BEFORE))
+        if self._y.size > need:
+            self._y = self._y[-need:]
+        horizon = self._y_end - self._keep
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+
+    # ------------------------------------------------------------ alerts
+    def _alerts(self, findings: list[Finding], now: float) -> list[Event]:
+        out: list[Event] = []
+        for f in findings:
+            start = self._time_of(f.start)
+            stamp = datetime.fromtimestamp(start, timezone.utc).isoformat(timespec="milliseconds")
+            alert_id = uuid.uuid5(ALERT_NAMESPACE, f"{self.stream.device_id}|{f.type}|{f.state}|{stamp}")
+            out.append(Alert(
+                id=str(alert_id), device_id=self.stream.device_id, patient_id=self.stream.patient_id,
+                type=f.type, severity=f.severity, start=start, time=float(now), heart_rate=f.heart_rate,
+                beat_counts=f.beat_counts, model_version=self.classifier.version, message=f.message,
+                state=f.state, strip_png=self._strip(f) if self.config.strips else None))
+            self.alerts += 1
+        return out
+
+    def _strip(self, f: Finding) -> bytes | None:
+        """The ECG strip ending where the finding was decided (or where the signal ended)."""
+        if self._y_end == 0 or self._y.size < 2:
+            return None
+        end = min(f.at, self._y_end)
+        span = int(round(self.config.strip.seconds * MODEL_FS))
+        base = self._y_end - self._y.size
+        lo = max(end - span, base)
+        trace = np.zeros(span)
+        trace[span - (end - lo):] = self._y[lo - base:end - base]
+        beats = [(p - (end - span), label) for p, label in self._recent if end - span <= p < end]
+        hr = f.heart_rate
+        caption = f"{f.type.replace('_', ' ')}  HR {hr:.0f}/min" if hr else f.type.replace("_", " ")
+        return render_strip(trace, beats, caption, self.config.strip, MODEL_FS)
