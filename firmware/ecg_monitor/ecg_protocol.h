@@ -1,0 +1,1 @@
+../ecg_protocol.h
