@@ -93,11 +93,17 @@ def load_run(path: str | Path) -> Run:
 
 
 def run_chain(meta: dict) -> dict[str, object]:
-    """The chain fields of a run's ``meta.json``, under the names the model metadata uses."""
-    missing = [name for name in chain_fields() if name not in meta]
+    """The chain a run was trained with (``meta.json`` as ``ecg-train`` writes it), under the model metadata's names."""
+    window = meta.get("window")
+    if not isinstance(window, dict):
+        raise RunError(f"meta.json: field 'window' must be {{\"before\": ..., \"after\": ...}}, got {window!r}")
+    chain = {"sample_rate": meta.get("sample_rate"), "window_before": window.get("before"),
+             "window_after": window.get("after"), "image_size": meta.get("image_size"),
+             "chain_version": meta.get("chain_version")}
+    missing = [name for name, value in chain.items() if value is None]
     if missing:
         raise RunError(f"meta.json: chain field(s) {', '.join(missing)} missing")
-    return {name: meta[name] for name in chain_fields()}
+    return chain
 
 
 def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -142,7 +148,7 @@ def load_keras(run: Run) -> object:
 
 
 #: meta.json fields that the model metadata carries at its top level rather than under "training".
-_TOP_LEVEL = {"scheme", "labels", "evaluation", "raster", *chain_fields()}
+_TOP_LEVEL = {"scheme", "labels", "evaluation", "raster", "sample_rate", "window", "image_size", "chain_version"}
 
 
 def build_metadata(run: Run, name: str, tflite: bytes, n_representative: int) -> dict:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.model import chain_fields
-from gateway.raster import render_beats
-from gateway.spec import IMAGE_SIZE, WINDOW, WINDOW_BEFORE
+from gateway.raster import RASTER_PARAMS, render_beats
+from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_AFTER, WINDOW_BEFORE
 
 LABELS = ("narrow", "wide", "inverted")
 _WIDTH = {"narrow": 6.0, "wide": 24.0, "inverted": 6.0}
@@ -71,7 +70,9 @@ def make_tiny_run(out: str | Path, n_train: int = 600, epochs: int = 15, seed: i
     np.savez_compressed(out / "representative.npz", images=images[:150])
     np.savez_compressed(out / "heldout.npz", images=heldout, labels=heldout_labels)
     acc = float(np.mean(model.predict(heldout[..., None].astype(np.float32), verbose=0).argmax(1) == heldout_labels))
-    meta = {"scheme": "tiny", "labels": list(LABELS), "split": "synthetic", **chain_fields(),
+    meta = {"scheme": "tiny", "labels": list(LABELS), "split": "synthetic", "chain_version": CHAIN_VERSION,
+            "sample_rate": MODEL_FS, "window": {"before": WINDOW_BEFORE, "after": WINDOW_AFTER},
+            "image_size": IMAGE_SIZE, "raster": RASTER_PARAMS,
             "records": {"train": ["synthetic"], "validation": [], "test": ["synthetic"]},
             "seed": seed, "epochs": epochs, "evaluation": {"heldout_accuracy": acc}}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -82,11 +82,18 @@ def copy_run(run: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("field, value", [("chain_version", "chain-0"), ("window_before", 200), ("image_size", 64)])
-def test_a_run_trained_for_another_chain_is_not_converted(run: Path, tmp_path: Path, field: str, value: object) -> None:
+@pytest.mark.parametrize("changes, field", [
+    ({"chain_version": "chain-0"}, "chain_version"),
+    ({"window": {"before": 200, "after": 256}}, "window_before"),
+    ({"image_size": 64}, "image_size"),
+    ({"sample_rate": 250}, "sample_rate"),
+    ({"window": 512}, "window"),
+])
+def test_a_run_trained_for_another_chain_is_not_converted(run: Path, tmp_path: Path, changes: dict,
+                                                          field: str) -> None:
     bad = copy_run(run, tmp_path / "bad")
     meta = json.loads((bad / "meta.json").read_text())
-    meta[field] = value
+    meta.update(changes)
     (bad / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(RunError, match=field):
         convert_run(bad, tmp_path / "out")
