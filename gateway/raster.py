@@ -26,7 +26,8 @@ Geometry (:func:`draw_polylines`):
 Amplitude scaling (:func:`render_beats`) is per beat by default: the
 window's min..max plus ``AUTOSCALE_MARGIN`` of its range above and below,
 as the seed's matplotlib plots did.  A constant window has no range and is
-drawn as a horizontal line through the middle of the image.  A fixed range
+drawn as a horizontal line through the middle of the image (so is one whose
+range is too small for float64 to scale, below about 1e-306).  A fixed range
 in the signal's unit (mV) can be asked for with ``v_range`` instead.
 
 Change anything here that alters the pixels and ``gateway.spec.CHAIN_VERSION``
@@ -86,7 +87,7 @@ def render_beats(windows: np.ndarray, size: int = IMAGE_SIZE, thickness: int = L
         raise SignalError(f"beat windows: expected {WINDOW} samples per window, got {values.shape[1]}")
     size = _check_int(size, "size", 2)
     thickness = _check_int(thickness, "thickness", 1)
-    lo, hi = _autoscale(values) if v_range is None else _fixed_range(v_range, len(values))
+    lo, hi = _autoscale(values, size) if v_range is None else _fixed_range(v_range, len(values))
     images = _draw(values, size, size, lo, hi, thickness)
     return images[0] if single else images
 
@@ -169,12 +170,18 @@ def _per_trace(value: object, n: int, name: str) -> np.ndarray:
     return out
 
 
-def _autoscale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-trace ``(lo, hi)``: min..max with margin; a flat trace gets a range centred on it."""
+def _autoscale(values: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trace ``(lo, hi)``: min..max with margin; a flat trace gets a range centred on it.
+
+    "Flat" includes ranges so small (subnormal floats) that pixels per unit
+    would overflow: nothing visible can be drawn from them either.
+    """
     vmin = values.min(axis=1)
     vmax = values.max(axis=1)
     span = vmax - vmin
-    pad = np.where(span > 0, AUTOSCALE_MARGIN * span, 1.0)
+    with np.errstate(over="ignore", divide="ignore"):
+        drawable = np.isfinite((height - 1) / ((1 + 2 * AUTOSCALE_MARGIN) * span))
+    pad = np.where(drawable, AUTOSCALE_MARGIN * span, 1.0)
     return vmin - pad, vmax + pad
 
 

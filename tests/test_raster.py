@@ -107,6 +107,12 @@ def test_a_constant_window_is_a_horizontal_line_through_the_middle(level, thickn
     assert np.all(image[rows] == INK)  # the full width, every column
 
 
+def test_a_window_with_a_range_too_small_to_scale_is_drawn_flat():
+    window = np.zeros(WINDOW)
+    window[::7] = 5e-324  # the smallest float: the range would overflow any pixel scale
+    np.testing.assert_array_equal(render_beats(window), render_beats(np.zeros(WINDOW)))
+
+
 def test_an_even_thickness_line_at_the_exact_middle_is_centred():
     image = render_beats(np.zeros(WINDOW), thickness=2)
     assert list(np.flatnonzero((image == INK).any(axis=1))) == [IMAGE_SIZE // 2 - 1, IMAGE_SIZE // 2]
