@@ -419,7 +419,8 @@ class AlertPolicy:
         hr = self.heart_rate(at)
         if hr is None or (self._vf_seen is not None and since < self._vf_seen):
             return out  # R peaks are not beats in flutter/fibrillation: no rate from them
-        if hr < c.bradycardia_bpm:
+        paused = any(b.rr and b.rr > self._s(c.pause_s) for b in self._beats if b.peak > since)
+        if hr < c.bradycardia_bpm and not paused:  # a pause is its own alert, not a slow rate
             out += self._raise(BRADYCARDIA, since, at, f"Bradycardia: {hr:.0f}/min over {c.rate_window_s:.0f} s.",
                                self._counts(since))
         elif hr >= c.bradycardia_bpm + c.rate_hysteresis_bpm:

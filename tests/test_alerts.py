@@ -1,0 +1,240 @@
+"""The alert policy and the alerts the processor builds from it (fields, ids, strips)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import numpy as np
+import pytest
+import wfdb
+from PIL import Image
+
+from gateway.alerts import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, RUN, TACHYCARDIA,
+                            TRIGEMINY, AlertConfig, AlertPolicy)
+from gateway.errors import SignalError
+from gateway.events import Alert
+from gateway.leads import read_record
+from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.strip import StripConfig, render_strip
+from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier
+from synthetic_ecg import regular_beats, synthetic_ecg
+
+T0 = 1_700_000_000.0
+FS = 360
+WIDE = dict(adc_bits=16, gain=165.0)
+
+
+def stream_record(name: str, config: ProcessorConfig | None = None, device: str = "dev1",
+                  block: int = 36) -> list:
+    """Stream a fixture excerpt through a processor whose classifier answers with the reference labels."""
+    stream = DeviceStream(device, "pat1", FS, **WIDE)
+    proc = StreamProcessor(stream, ReferenceClassifier(name, stream), config or ProcessorConfig(), T0)
+    counts = stream.mv_to_counts(read_record(FIXTURES / name).signal)
+    events = []
+    for i in range(0, counts.size, block):
+        events += proc.feed(counts[i:i + block], T0 + (i + block) / FS)
+    return events + proc.close(T0 + counts.size / FS)
+
+
+def stream_synthetic(r_times: np.ndarray, duration: float, config: ProcessorConfig | None = None) -> list:
+    stream = DeviceStream("dev1", "pat1", FS, **WIDE)
+    proc = StreamProcessor(stream, _AllNormal(), config or ProcessorConfig(), T0)
+    counts = stream.mv_to_counts(synthetic_ecg(r_times, duration))
+    events = []
+    for i in range(0, counts.size, 36):
+        events += proc.feed(counts[i:i + 36], T0 + (i + 36) / FS)
+    return events + proc.close(T0 + duration)
+
+
+class _AllNormal:
+    labels, scheme, version = ("N", "V"), "normal", "normal-1"
+
+    def classify(self, images):
+        probs = np.zeros((len(images), 2), dtype=np.float32)
+        probs[:, 0] = 1
+        return np.zeros(len(images), dtype=np.int64), probs
+
+
+def alerts(events, kind=None, state=None) -> list[Alert]:
+    return [e for e in events if isinstance(e, Alert) and (kind is None or e.type == kind)
+            and (state is None or e.state == state)]
+
+
+@pytest.fixture(scope="module")
+def e233_events():
+    return stream_record("e233")
+
+
+# ---------------------------------------------------------------- real excerpts
+def test_e233_ventricular_run_alert_has_every_field(e233_events):
+    runs = alerts(e233_events, RUN, "raised")
+    assert runs, "the excerpt has a ventricular run at 27.7 s"
+    run = runs[0]
+    assert run.start - T0 == pytest.approx(27.7, abs=0.3)
+    assert run.time >= run.start and run.time - run.start < 5  # raised promptly, at arrival time
+    assert run.severity == "critical" and "ventricular" in run.message
+    assert run.beat_counts.get("V", 0) >= 3
+    assert (run.device_id, run.patient_id, run.model_version) == ("dev1", "pat1", "reference-0")
+    assert 60 < run.heart_rate < 160
+    assert uuid.UUID(run.id)
+    cleared = alerts(e233_events, RUN, "cleared")
+    assert cleared and cleared[0].start == run.start and cleared[0].severity == "info"
+
+
+def test_e233_frequent_pvcs_are_raised_once_per_cooldown(e233_events):
+    pvc = alerts(e233_events, FREQUENT_PVC)
+    assert len(pvc) == 1  # 120 s of frequent PVCs, cool-down 300 s
+    assert pvc[0].severity == "medium" and pvc[0].beat_counts["V"] >= 7
+    assert pvc[0].start >= T0
+
+
+def test_every_alert_has_a_unique_id_and_a_strip(e233_events):
+    every = alerts(e233_events)
+    assert len({a.id for a in every}) == len(every)
+    for a in every:
+        with Image.open(io.BytesIO(a.strip_png)) as im:
+            assert (im.format, im.size) == ("PNG", (600, 120))
+        assert a.to_dict()["strip_png"]  # base64 for MQTT
+
+
+def test_alert_ids_are_deterministic_per_device_and_event(e233_events):
+    again = stream_record("e233", block=500)
+    other = stream_record("e233", device="dev2")
+    assert [a.id for a in alerts(again)] == [a.id for a in alerts(e233_events)]
+    assert not {a.id for a in alerts(other)} & {a.id for a in alerts(e233_events)}
+
+
+def test_e119_bigeminy():
+    big = alerts(stream_record("e119"), BIGEMINY, "raised")
+    assert big and big[0].severity == "medium" and big[0].beat_counts["V"] >= 4
+
+
+def test_e233_trigeminy():
+    assert alerts(stream_record("e233"), TRIGEMINY, "raised")
+
+
+def test_e232_pauses_only_above_the_threshold():
+    ann = wfdb.rdann(str(FIXTURES / "e232"), "atr")
+    peaks = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS])
+    longest = int(np.argmax(np.diff(peaks)))
+    rr = (peaks[longest + 1] - peaks[longest]) / FS
+    assert 2.5 < rr < 3.0  # the excerpt's longest RR interval
+    assert not alerts(stream_record("e232"), PAUSE)
+    strict = ProcessorConfig(alerts=AlertConfig(pause_s=2.5))
+    pauses = alerts(stream_record("e232", strict), PAUSE)
+    assert [a.state for a in pauses] == ["raised", "cleared"]
+    assert pauses[0].start - T0 == pytest.approx(peaks[longest] / FS, abs=0.03)
+    assert alerts(stream_record("e232"), FREQUENT_APB)
+
+
+def test_e100_normal_rhythm_raises_nothing():
+    assert alerts(stream_record("e100")) == []
+
+
+# ------------------------------------------------------------- synthetic rhythms
+def test_bradycardia_sustained_is_raised():
+    events = stream_synthetic(regular_beats(35, 30), 30)
+    brady = alerts(events, BRADYCARDIA, "raised")
+    assert len(brady) == 1 and brady[0].severity == "high"
+    assert brady[0].heart_rate == pytest.approx(35, abs=1)
+    assert brady[0].time - T0 >= 10  # needs 10 s of rhythm
+    assert not alerts(events, PAUSE)  # 1.7 s RR is not a pause
+
+
+def test_tachycardia_sustained_is_raised_and_cleared():
+    fast = regular_beats(170, 20)
+    slow = 20 + regular_beats(75, 25)
+    events = stream_synthetic(np.concatenate([fast, slow]), 45)
+    tachy = alerts(events, TACHYCARDIA)
+    assert [a.state for a in tachy] == ["raised", "cleared"]
+    assert tachy[0].heart_rate == pytest.approx(170, abs=2)
+    assert alerts(events, BRADYCARDIA) == []
+
+
+def test_normal_rate_raises_nothing():
+    assert alerts(stream_synthetic(regular_beats(75, 40), 40)) == []
+
+
+def test_pause_then_asystole_then_cleared():
+    r = np.concatenate([regular_beats(75, 10), 17 + regular_beats(75, 10)])  # 7 s without a beat
+    events = stream_synthetic(r, 27)
+    kinds = [(a.type, a.state) for a in alerts(events)]
+    assert kinds == [(PAUSE, "raised"), (ASYSTOLE, "raised"), (ASYSTOLE, "cleared"), (PAUSE, "cleared")]
+    pause = alerts(events, PAUSE)[0]
+    assert pause.start - T0 == pytest.approx(r[r < 10][-1], abs=0.01)
+    assert alerts(events, ASYSTOLE)[0].severity == "critical"
+
+
+# ------------------------------------------------------------ the policy alone
+def feed_labels(policy: AlertPolicy, labels: str, rr_s: float = 0.8) -> list:
+    """Beats every ``rr_s`` with the given one-letter labels, in one segment."""
+    out = policy.segment_start(0)
+    rr = int(rr_s * FS)
+    for i, label in enumerate(labels):
+        peak = 1000 + i * rr
+        out += policy.beat(peak + 256, peak, label, rr if i else None)
+    return out
+
+
+def test_run_needs_three_consecutive_ventricular_beats():
+    assert not [f for f in feed_labels(AlertPolicy(), "NNVVNVVNN") if f.type == RUN]
+    found = [f for f in feed_labels(AlertPolicy(), "NNVVVVNN") if f.type == RUN]
+    assert [(f.state, f.start) for f in found] == [("raised", 1000 + 2 * 288), ("cleared", 1000 + 2 * 288)]
+    assert "4 beats" in found[1].message
+
+
+def test_slow_run_is_high_fast_run_critical():
+    slow = [f for f in feed_labels(AlertPolicy(), "NVVVN", rr_s=0.8) if f.type == RUN][0]
+    fast = [f for f in feed_labels(AlertPolicy(), "NVVVN", rr_s=0.4) if f.type == RUN][0]
+    assert (slow.severity, fast.severity) == ("high", "critical")
+
+
+def test_patterns():
+    assert [f.type for f in feed_labels(AlertPolicy(), "NVNVNVNV")] == [BIGEMINY]
+    assert [f.type for f in feed_labels(AlertPolicy(), "NVNVNV")] == []
+    found = feed_labels(AlertPolicy(), "NNVNNVNNVNNNN")
+    assert [(f.type, f.state) for f in found] == [(TRIGEMINY, "raised"), (TRIGEMINY, "cleared")]
+
+
+def test_cooldown_and_disabled_types():
+    labels = "NV" * 40  # 40 PVCs over 64 s
+    config = AlertConfig(cooldown_s={FREQUENT_PVC: 10.0}, disabled=(BIGEMINY,))
+    pvc = [f for f in feed_labels(AlertPolicy(config), labels) if f.type == FREQUENT_PVC]
+    assert len(pvc) == 5  # first at the 7th PVC (8.6 s), then every 10 s
+    assert "more within the cool-down" in pvc[1].message
+    assert not [f for f in feed_labels(AlertPolicy(config), labels) if f.type == BIGEMINY]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(bradycardia_bpm=160), "bradycardia_bpm"), (dict(pause_s=0), "pause_s"),
+    (dict(run_min_beats=1), "run_min_beats"), (dict(severity={"tachycardia": "urgent"}), "severity.tachycardia"),
+    (dict(cooldown_s={"nonsense": 1}), "cooldown_s.nonsense"), (dict(disabled=("foo",)), "disabled"),
+    (dict(asystole_s=2), "asystole_s"),
+])
+def test_bad_alert_config_names_the_key(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AlertConfig(**kwargs)
+
+
+# ------------------------------------------------------------------- the strip
+def test_strip_is_a_png_of_the_stated_size_with_labels():
+    y = synthetic_ecg(regular_beats(75, 7), 7)
+    png = render_strip(y, [(180, "N"), (468, "V")], "ventricular run  HR 75/min")
+    with Image.open(io.BytesIO(png)) as im:
+        assert (im.format, im.size, im.mode) == ("PNG", (600, 120), "L")
+        pixels = np.asarray(im)
+    assert (pixels[:12] < 128).any()  # labels in the top band
+    assert (pixels[12:108] < 128).sum(axis=0).astype(bool).mean() > 0.95  # a continuous trace
+    small = render_strip(y, [], config=StripConfig(width=300, height=80))
+    with Image.open(io.BytesIO(small)) as im:
+        assert im.size == (300, 80)
+
+
+def test_strip_refuses_bad_signals():
+    with pytest.raises(SignalError, match="non-finite"):
+        render_strip(np.array([0.0, np.nan, 1.0]), [])
+    with pytest.raises(SignalError, match="too short"):
+        render_strip(np.array([1.0]), [])
+    with pytest.raises(ValueError, match="width"):
+        StripConfig(width=10)
