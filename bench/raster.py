@@ -37,14 +37,14 @@ from training.dataset import DEFAULT_DATA
 from training.reference import read_reference
 
 
-def load_beats(data: Path, record: str) -> tuple[np.ndarray, np.ndarray]:
-    """Beat windows of one record around its reference beat annotations, and their MIT symbols."""
+def load_beats(data: Path, record: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beat windows of one record around its reference beats, their MIT symbols and sample numbers."""
     path = Path(data) / record
     rec = read_record(path)
     y = condition(rec.signal, rec.fs)
     ref = read_reference(path)
     windows, kept = beat_windows(y, ref.beat_samples)
-    return windows, ref.beat_symbols[kept]
+    return windows, ref.beat_symbols[kept], ref.beat_samples[kept]
 
 
 def matplotlib_recipe() -> Callable[[np.ndarray], np.ndarray]:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.n < args.rounds:
         parser.error("--n must be at least --rounds")
 
-    windows, _ = load_beats(args.data, args.record)
+    windows, _, _ = load_beats(args.data, args.record)
     if len(windows) < args.n:
         parser.error(f"record {args.record} has only {len(windows)} full beat windows")
     windows = windows[:args.n]
