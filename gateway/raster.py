@@ -20,7 +20,7 @@ Geometry (:func:`draw_polylines`):
   the segment values interpolated at the column's edges), so steep QRS
   edges have no gaps and neighbouring columns always share a row.
 * The line is stroked with a square ``thickness x thickness`` brush, so a
-  flat line is exactly ``thickness`` rows tall and a vertical edge exactly
+  flat line is exactly ``thickness`` rows tall and a steep edge at least
   ``thickness`` columns wide.
 
 Amplitude scaling (:func:`render_beats`) is per beat by default: the
