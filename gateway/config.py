@@ -13,6 +13,7 @@ they are kept out of every ``repr`` and error message.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import os
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .alerts import AlertConfig
+from .processor import ProcessorConfig
 from .protocol import DEVICE_ID
 
 #: Patient ids become MQTT topic levels and Home Assistant ids: no "/", "+", "#",
@@ -48,7 +51,6 @@ class LimitsConfig:
     bad_frames_window: float = field(default=10.0, metadata=_range(0.1, 3600))
     rate_factor: float = field(default=1.5, metadata=_range(0, 1000))  # x declared rate; 0 disables (replay at speed)
     rate_window: float = field(default=10.0, metadata=_range(0.1, 3600))
-    stall_after: float = field(default=2.0, metadata=_range(0.1, 3600))  # no frame for this long: a stall
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class DeviceConfig:
 
     patient: str = field(metadata={"pattern": PATIENT_ID})
     token: str = field(repr=False, metadata={"secret": True, "file_key": "token_file"})
+    # the analog front end, for counts -> mV (gateway.processor.DeviceStream)
+    gain: float = field(default=1100.0, metadata=_range(1, 100_000))  # V/V: AD8232 kit 1100; ecg-replay 300
+    vref: float = field(default=3.3, metadata=_range(0.5, 10))  # ADC full scale, volts
+    zero: float | None = field(default=None, metadata=_range(0, 65535))  # count meaning 0 mV; None: mid-scale
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class MqttConfig:
     password: str | None = field(default=None, repr=False, metadata={"secret": True, "file_key": "password_file"})
     tls: TlsConfig | None = None
     keepalive: int = field(default=30, metadata=_range(5, 3600))
+    drain_timeout: float = field(default=10.0, metadata=_range(0, 600))  # at shutdown, wait this long for PUBACKs
     beat_stream: bool = False
     ha_discovery: bool = True
     discovery_prefix: str = field(default="homeassistant", metadata={"pattern": TOPIC_PREFIX})
@@ -116,6 +123,8 @@ class GatewayConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     state: StateConfig = field(default_factory=StateConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    processor: ProcessorConfig = field(default_factory=ProcessorConfig)  # its .alerts is the [alerts] section
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def patients(self) -> list[str]:
         """Every configured patient, once, in configuration order."""
@@ -166,8 +175,11 @@ class _Loader:
                 raise ConfigError(f"{key}: required key is missing{alternative}")
         try:
             return cls(**values)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{path}: {e}") from None
+        except (TypeError, ValueError) as e:  # the dataclass's own checks; they start with the field name
+            message = str(e)
+            named = re.match(r"[A-Za-z_][A-Za-z0-9_]*", message)
+            joiner = "." if named and named.group(0) in fields else ": "
+            raise ConfigError(f"{path}{joiner}{message}" if path else message) from None
 
     def value(self, tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
         origin = typing.get_origin(tp)
@@ -178,7 +190,7 @@ class _Loader:
             return self.value(options[0], value, key, meta)
         if dataclasses.is_dataclass(tp):
             return self.dataclass(tp, value, key)
-        if origin is dict:
+        if origin in (dict, collections.abc.Mapping):
             _, item = typing.get_args(tp)
             if not isinstance(value, dict):
                 raise ConfigError(f"{key}: expected a table, got {_show(value)}")
@@ -189,10 +201,12 @@ class _Loader:
             return {name: self.value(item, v, f"{key}.{name}", {}) for name, v in value.items()}
         if origin is tuple:
             args = typing.get_args(tp)
-            item = args[0]
-            if not isinstance(value, list):
-                raise ConfigError(f"{key}: expected a list of {_type_name(item)}, got {_show(value)}")
-            return tuple(self.value(item, v, f"{key}[{i}]", meta) for i, v in enumerate(value))
+            variable = len(args) == 2 and args[1] is Ellipsis
+            if not isinstance(value, list) or (not variable and len(value) != len(args)):
+                what = f"a list of {_type_name(args[0])}" if variable else f"a list of {len(args)} values"
+                raise ConfigError(f"{key}: expected {what}, got {_show(value)}")
+            items = [args[0]] * len(value) if variable else list(args)
+            return tuple(self.value(t, v, f"{key}[{i}]", meta) for i, (t, v) in enumerate(zip(items, value)))
         return self.scalar(tp, value, key, meta)
 
     def scalar(self, tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
@@ -241,7 +255,14 @@ class _Loader:
 
 def parse_config(table: dict, base_dir: str | Path = ".") -> GatewayConfig:
     """Validate an already-parsed TOML document; relative paths are taken from ``base_dir``."""
-    return _Loader(Path(base_dir)).dataclass(GatewayConfig, table, "")
+    if isinstance(table.get("processor"), dict) and "alerts" in table["processor"]:
+        raise ConfigError("processor.alerts: the alert policy is the top-level [alerts] section")
+    config = _Loader(Path(base_dir)).dataclass(GatewayConfig, table, "")
+    try:  # the processor checks its settings against the alert policy's
+        processor = dataclasses.replace(config.processor, alerts=config.alerts)
+    except ValueError as e:
+        raise ConfigError(f"processor.{e}") from None
+    return dataclasses.replace(config, processor=processor)
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -58,6 +59,7 @@ class Processor(Protocol):
     def gap(self, missing_frames: int, now: float) -> list: ...
     def tick(self, now: float) -> list: ...
     def close(self, now: float) -> list: ...
+    def note_bad_frame(self) -> None: ...
 
 
 class EventSink(Protocol):
@@ -75,7 +77,7 @@ ProcessorFactory = Callable[[StreamParams, DeviceConfig, float], Processor]
 class _Op:
     """One unit of work for a processor, stamped with its arrival time."""
 
-    kind: str  # "feed" | "gap" | "tick" | "close"
+    kind: str  # "feed" | "gap" | "tick" | "bad_frame" | "close"
     now: float
     samples: np.ndarray | None = None
     lead_off: bool = False
@@ -99,7 +101,7 @@ def _merge_legacy(ops: list[_Op]) -> list[_Op]:
 
 @dataclass
 class DeviceSession:
-    """A device's processor, its work queue and its counters (across reconnections)."""
+    """A device's processor and its work queue (across reconnections)."""
 
     device_id: str
     patient: str
@@ -107,12 +109,6 @@ class DeviceSession:
     processor: Processor
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
     connection: ServerConnection | None = None
-    frames: int = 0
-    samples: int = 0
-    bad_frames: int = 0
-    lost_frames: int = 0
-    beats: int = 0
-    alerts: int = 0
     processing_since: float | None = None  # arrival time of the oldest op being processed
     tick_queued: bool = False
     worker: asyncio.Task | None = None
@@ -131,6 +127,8 @@ class DeviceSession:
                 events += self.processor.gap(op.missing, op.now)
             elif op.kind == "tick":
                 events += self.processor.tick(op.now)
+            elif op.kind == "bad_frame":
+                self.processor.note_bad_frame()
             else:
                 events += self.processor.close(op.now)
         return events
@@ -148,6 +146,8 @@ class IngestServer:
         self.executor = executor
         self.clock = clock
         self.sessions: dict[str, DeviceSession] = {}
+        #: totals since start: frames, samples, bad_frames, lost_frames, beats, alerts
+        self.counts: Counter[str] = Counter()
         self._declared: weakref.WeakKeyDictionary[ServerConnection, StreamParams] = weakref.WeakKeyDictionary()
         self._server: Server | None = None
 
@@ -178,9 +178,8 @@ class IngestServer:
         """Totals for the service's status line and the benchmarks."""
         s = list(self.sessions.values())
         return {"devices": sum(x.connection is not None for x in s), "sessions": len(s),
-                "frames": sum(x.frames for x in s), "samples": sum(x.samples for x in s),
-                "bad_frames": sum(x.bad_frames for x in s), "beats": sum(x.beats for x in s),
-                "alerts": sum(x.alerts for x in s), "lag": max((x.lag(now) for x in s), default=0.0)}
+                **{k: self.counts[k] for k in ("frames", "samples", "bad_frames", "lost_frames", "beats", "alerts")},
+                "lag": max((x.lag(now) for x in s), default=0.0)}
 
     # -- handshake -----------------------------------------------------------------------------
 
@@ -255,7 +254,8 @@ class IngestServer:
             try:
                 frame = decoder.decode(message)
             except FrameError as e:
-                session.bad_frames += 1
+                self.counts["bad_frames"] += 1
+                await session.queue.put(_Op("bad_frame", now))  # counted in the device's status
                 await ws.send(e.reply())
                 if bad.add(now) > limits.bad_frames:
                     log.warning("device %s: too many bad frames (last: %s); closing", session.device_id, e.reason)
@@ -267,10 +267,10 @@ class IngestServer:
                             session.device_id, limits.rate_factor, session.params.rate)
                 await ws.close(CloseCode.RATE_LIMIT, "rate limit")
                 return
-            session.frames += 1
-            session.samples += frame.samples.size
+            self.counts["frames"] += 1
+            self.counts["samples"] += frame.samples.size
             if frame.missing:
-                session.lost_frames += frame.missing
+                self.counts["lost_frames"] += frame.missing
                 await session.queue.put(_Op("gap", now, missing=frame.missing))
             await session.queue.put(_Op("feed", now, frame.samples, frame.lead_off))
 
@@ -308,9 +308,8 @@ class IngestServer:
     def _dispatch(self, session: DeviceSession, events: list[Event]) -> None:
         if not events:
             return
-        session.beats += sum(isinstance(e, Beat) for e in events)
-        session.alerts += sum(isinstance(e, Alert) for e in events)
-        events = [replace(e, bad_frames=session.bad_frames) if isinstance(e, Status) else e for e in events]
+        self.counts["beats"] += sum(isinstance(e, Beat) for e in events)
+        self.counts["alerts"] += sum(isinstance(e, Alert) for e in events)
         self.sink.publish_events(session.patient, events)
 
     async def _end(self, session: DeviceSession, now: float) -> None:

@@ -44,6 +44,9 @@ class RecordingProcessor:
         self.calls.append(("close",))
         return []
 
+    def note_bad_frame(self):
+        self.calls.append(("bad_frame",))
+
     def fed(self) -> list[int]:
         return [v for c in self.calls if c[0] == "feed" for v in c[1]]
 
