@@ -37,7 +37,7 @@ from gateway.raster import RASTER_PARAMS
 from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 
 from .batches import make_training_sequence, render, to_model_input
-from .dataset import DEFAULT_CACHE, DEFAULT_DATA, RecordBeats, list_records, load_records, summarize
+from .dataset import DEFAULT_CACHE, DEFAULT_DATA, RecordBeats, cache_key, list_records, load_records, summarize
 from .labels import SCHEMES, get_scheme
 from .metrics import figures
 from .model import DEFAULT_DENSE, DEFAULT_WIDTHS, build_model, macs
@@ -139,7 +139,8 @@ def train(args: argparse.Namespace) -> dict:
                                       epoch_size=args.epoch_size, batch_size=args.batch_size,
                                       balance=args.balance, augment_fraction=args.augment, seed=args.seed)
     model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.seed)
-    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy",
+                  jit_compile=True)
     callbacks = make_callbacks(val_images, labels[split.validation], scheme.classes, args.patience,
                                args.max_minutes * 60)
     start = time.monotonic()
@@ -166,6 +167,10 @@ def train(args: argparse.Namespace) -> dict:
         "records": split.records,
         "beats": {"train": int(split.train.size), "validation": int(split.validation.size),
                   "test": int(split.test.size)},
+        "class_counts": {part: {c: int(np.sum(labels[getattr(split, part)] == i))
+                                for i, c in enumerate(scheme.classes)}
+                         for part in ("train", "validation", "test")},
+        "cache_key": cache_key(),
         "chain_version": CHAIN_VERSION,
         "sample_rate": MODEL_FS,
         "window": {"before": WINDOW_BEFORE, "after": WINDOW_AFTER},

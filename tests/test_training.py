@@ -1,0 +1,311 @@
+"""Training pipeline: labels, matching, noisy stretches, lead choice, splits, augmentation, metrics, and a smoke run.
+
+Everything runs on the committed MIT-BIH excerpts (tests/fixtures/mitdb);
+the smoke runs train a few steps, which is enough to check that every
+output exists and is consistent, not that the model is any good.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.chain import condition
+from gateway.leads import read_record
+from gateway.spec import IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_BEFORE
+from training.augment import STRETCH, augment, time_stretch
+from training.batches import sampling_weights
+from training.dataset import build_record, cache_key, load_record, summarize
+from training.labels import SCHEMES, get_scheme
+from training.metrics import confusion_matrix, ec57_gross, figures
+from training.reference import MATCH_WINDOW_S, match_beats, noisy_mask, read_reference
+from training.splits import DS1, DS2, INTER_VALIDATION, PACED, make_split
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
+TOLERANCE = round(MATCH_WINDOW_S * MODEL_FS)
+
+
+# -- label schemes -------------------------------------------------------------
+
+def test_seed8_keeps_its_eight_symbols_each_as_its_own_class_and_leaves_out_the_rest():
+    s = get_scheme("seed8")
+    assert s.classes == ("N", "L", "R", "A", "V", "!", "E", "/")
+    assert list(s.encode(list(s.classes))) == list(range(8))
+    assert list(s.encode(["F", "a", "J", "Q", "f", "j", "e", "S"])) == [-1] * 8
+
+
+def test_aami5_maps_mit_symbols_to_the_ec57_classes():
+    s = get_scheme("aami5")
+    expected = {"N": "NLRej", "S": "AaJS", "V": "VE", "F": "F", "Q": "/fQ"}
+    for cls, symbols in expected.items():
+        assert set(s.encode(list(symbols))) == {s.classes.index(cls)}, cls
+    assert list(s.encode(["!", "~", "+"])) == [-1, -1, -1]
+
+
+def test_an_unknown_scheme_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown label scheme 'aami4'"):
+        get_scheme("aami4")
+
+
+# -- matching detections to the reference --------------------------------------
+
+def test_detections_match_reference_beats_within_150_ms_one_to_one():
+    ref = np.array([1000, 2000, 3000, 4000])
+    det = np.array([1000 + TOLERANCE, 2000 - TOLERANCE - 1, 2990, 2995, 5000])
+    m = match_beats(det, ref, TOLERANCE)
+    # exactly at the tolerance matches; one sample beyond does not; of two
+    # detections near 3000 the nearer one takes it; 5000 matches nothing
+    assert list(m.ref_of_detection) == [0, -1, -1, 2, -1]
+    assert list(m.missed) == [1, 3]
+
+
+def test_counts_of_unmatched_detections_and_missed_beats_add_up_on_a_fixture(tmp_path):
+    beats = build_record(FIXTURES / "e207")  # flutter waves the detector is built to refuse
+    s = beats.stats
+    assert s["missed_reference"] > 0
+    assert sum(s["missed_by_symbol"].values()) == s["missed_reference"]
+    assert s["matched"] + s["missed_reference"] + (s["reference_in_noise"] - s["matched_in_noise"]) \
+        >= s["reference_beats"] - 1  # a noisy reference beat may match a clean detection
+    assert s["labelled"] == s["matched"] - s["matched_in_noise"] - s["edge_dropped"] == len(beats)
+    assert s["detections"] >= s["matched"] + s["unmatched_detections"]
+
+
+def test_every_labelled_beat_is_a_detection_near_a_reference_beat_with_that_symbol():
+    beats = build_record(FIXTURES / "e208")
+    ref = read_reference(FIXTURES / "e208")
+    nearest = np.abs(beats.peaks[:, None] - ref.beat_samples[None, :]).argmin(axis=1)
+    assert np.all(np.abs(beats.peaks - ref.beat_samples[nearest]) <= TOLERANCE)
+    assert list(beats.symbols) == list(ref.beat_symbols[nearest])
+
+
+def test_windows_are_the_conditioned_signal_around_the_detected_peak():
+    beats = build_record(FIXTURES / "e100")
+    y = condition(read_record(FIXTURES / "e100").signal, MODEL_FS)
+    k = len(beats) // 2
+    p = beats.peaks[k]
+    np.testing.assert_allclose(beats.windows[k], y[p - WINDOW_BEFORE:p - WINDOW_BEFORE + WINDOW], rtol=1e-6)
+
+
+# -- noisy stretches per lead ----------------------------------------------------
+
+def test_noise_subtype_bits_say_which_signal_is_noisy_and_minus_one_means_all():
+    at = np.array([100, 200, 300, 400, 500])
+    subtype = np.array([1, 0, 2, -1, 0])
+    s = np.array([50, 100, 199, 200, 350, 450, 500])
+    assert list(noisy_mask(s, at, subtype, 0)) == [False, True, True, False, False, True, False]
+    assert list(noisy_mask(s, at, subtype, 1)) == [False, False, False, False, True, True, False]
+
+
+def stretches(record: str, bit: int) -> list[tuple[int, int]]:
+    """Sample ranges the fixture's ``~`` annotations mark noisy for signal ``bit``."""
+    ref = read_reference(FIXTURES / record)
+    ends = list(ref.noise_samples[1:]) + [10 ** 9]
+    return [(a, b) for a, b, st in zip(ref.noise_samples, ends, ref.noise_subtypes) if (st >> bit) & 1]
+
+
+def inside(peaks: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    return np.array([any(a <= p < b for a, b in ranges) for p in peaks], dtype=bool)
+
+
+def test_e203_beats_where_mlii_is_noisy_are_skipped():
+    noisy = stretches("e203", 0)
+    assert noisy, "the e203 excerpt has stretches annotated noisy on MLII"
+    beats = build_record(FIXTURES / "e203")
+    assert beats.lead == "MLII"
+    assert not inside(beats.peaks, noisy).any()
+    assert beats.stats["detections_in_noise"] > 0
+
+
+def test_e105_noise_on_v1_only_does_not_drop_mlii_beats_but_does_when_v1_is_the_lead():
+    v1_only = [r for r in stretches("e105", 1) if r not in stretches("e105", 0)]
+    assert v1_only, "the e105 excerpt has a stretch annotated noisy on V1 only"
+    on_mlii = build_record(FIXTURES / "e105")
+    ref = read_reference(FIXTURES / "e105")
+    in_stretch = inside(ref.beat_samples, v1_only).sum()
+    assert in_stretch > 0 and inside(on_mlii.peaks, v1_only).sum() == in_stretch
+    on_v1 = build_record(FIXTURES / "e105", preference=("V1",))
+    assert on_v1.lead == "V1"
+    assert not inside(on_v1.peaks, v1_only).any()
+
+
+# -- lead choice -------------------------------------------------------------------
+
+def test_lead_is_chosen_by_name_mlii_second_in_e114_and_v5_when_e102_has_no_mlii():
+    e114 = build_record(FIXTURES / "e114")
+    assert (e114.lead, e114.stats["signal_index"]) == ("MLII", 1)
+    e102 = build_record(FIXTURES / "e102")
+    assert (e102.lead, e102.stats["signal_index"]) == ("V5", 0)
+    assert set(e102.symbols) == {"/"}
+
+
+# -- cache -------------------------------------------------------------------------
+
+def test_the_cache_returns_what_was_built_and_is_keyed_on_the_chain(tmp_path, monkeypatch):
+    first = load_record(FIXTURES, "e119", tmp_path)
+    files = list(tmp_path.rglob("e119.npz"))
+    assert len(files) == 1 and cache_key() in str(files[0])
+    again = load_record(FIXTURES, "e119", tmp_path)
+    np.testing.assert_array_equal(first.windows, again.windows)
+    assert list(first.symbols) == list(again.symbols) and first.stats == again.stats
+    monkeypatch.setattr("training.dataset.cache_key", lambda: "chain-changed")
+    load_record(FIXTURES, "e119", tmp_path)
+    assert len(list(tmp_path.rglob("e119.npz"))) == 2
+
+
+def test_summary_counts_classes_under_a_scheme_and_what_it_leaves_out(tmp_path):
+    beats = {"e208": load_record(FIXTURES, "e208", tmp_path)}
+    aami = summarize(beats, "aami5")
+    seed = summarize(beats, "seed8")
+    assert aami["class_counts"]["F"] == int(np.sum(beats["e208"].symbols == "F")) > 0
+    assert seed["left_out_by_symbol"]["F"] == aami["class_counts"]["F"]
+    assert sum(aami["class_counts"].values()) + sum(aami["left_out_by_symbol"].values()) == len(beats["e208"])
+
+
+# -- splits ------------------------------------------------------------------------
+
+def test_intra_split_is_70_20_10_per_class_and_disjoint():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(-1, 4, size=5000)
+    records = rng.choice(["a", "b", "c"], size=5000)
+    s = make_split("intra", records, labels, seed=3)
+    parts = [s.train, s.test, s.validation]
+    assert sum(len(p) for p in parts) == np.sum(labels >= 0) == len(np.unique(np.concatenate(parts)))
+    for cls in range(4):
+        n = np.sum(labels == cls)
+        assert [np.sum(labels[p] == cls) / n for p in parts] == pytest.approx([0.7, 0.2, 0.1], abs=0.002)
+
+
+def test_inter_split_keeps_patients_apart_and_leaves_out_paced_records():
+    records = np.repeat(sorted(DS1 + DS2 + PACED), 3)
+    labels = np.zeros(records.size, dtype=int)
+    s = make_split("inter", records, labels, seed=0)
+    train, val, test = (set(records[p]) for p in (s.train, s.validation, s.test))
+    assert test == set(DS2) and train | val == set(DS1) and val == set(INTER_VALIDATION)
+    assert not (train & val) and not (train & test) and not (set(PACED) & (train | val | test))
+
+
+def test_all_split_has_validation_patients_and_no_test():
+    records = np.repeat(["100", "118", "124", "200", "215", "217", "223"], 2)
+    s = make_split("all", records, np.zeros(records.size, dtype=int), seed=0)
+    assert s.test.size == 0
+    assert set(records[s.validation]) == {"118", "124", "215", "217", "223"}
+    assert set(records[s.train]) == {"100", "200"}
+
+
+# -- augmentation and sampling -------------------------------------------------------
+
+def test_time_stretch_keeps_the_r_peak_centred_and_widens_the_beat():
+    ramp = (np.arange(WINDOW, dtype=float) - WINDOW_BEFORE)[None, :]
+    out = time_stretch(ramp)
+    assert out[0, WINDOW_BEFORE] == 0
+    np.testing.assert_allclose(np.diff(out[0, 100:400]), 1 / STRETCH)
+
+
+def test_augmentation_is_deterministic_for_a_seed_and_changes_the_beats():
+    w = np.random.default_rng(0).normal(size=(16, WINDOW))
+    a = augment(w, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, augment(w, np.random.default_rng(7)))
+    assert a.shape == w.shape and not np.allclose(a, w)
+    assert not np.array_equal(a, augment(w, np.random.default_rng(8)))
+
+
+def test_sampling_gives_each_class_a_share_proportional_to_count_to_the_balance_power():
+    labels = np.array([0] * 900 + [1] * 100)
+    for balance, share1 in ((1.0, 0.1), (0.5, 10 / 40), (0.0, 0.5)):
+        w = sampling_weights(labels, balance)
+        assert w.sum() == pytest.approx(1)
+        assert w[labels == 1].sum() == pytest.approx(share1)
+
+
+# -- metrics -------------------------------------------------------------------------
+
+def test_per_class_figures_follow_their_definitions():
+    true = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 2, 2])
+    f = figures(true, pred, ["a", "b", "c"])
+    assert f["accuracy"] == pytest.approx(4 / 6)
+    b = f["per_class"]["b"]
+    assert (b["se"], b["ppv"], b["sp"]) == pytest.approx((1 / 2, 1 / 2, 3 / 4))
+    assert f["macro_f1"] == pytest.approx(np.mean([2 * 1 * (2 / 3) / (1 + 2 / 3), 0.5, 2 * 0.5 / 1.5]))
+    assert f["confusion"] == confusion_matrix(true, pred, 3).tolist()
+
+
+def test_ec57_does_not_count_fusion_called_veb_or_q_called_sveb_as_false_positives():
+    classes = ["N", "S", "V", "F", "Q"]
+    cm = np.zeros((5, 5), dtype=int)
+    cm[0, 0], cm[0, 2], cm[0, 1] = 90, 2, 3     # N: 2 called V, 3 called S
+    cm[1, 1], cm[1, 0] = 8, 2                  # S: 2 missed
+    cm[2, 2], cm[2, 1] = 19, 1                 # V: 1 called S
+    cm[3, 2] = 5                               # F called V: not a VEB false positive
+    cm[4, 1] = 4                               # Q called S: not an SVEB false positive
+    g = ec57_gross(cm, classes)
+    assert (g["VEB"]["tp"], g["VEB"]["fn"], g["VEB"]["fp"]) == (19, 1, 2)
+    assert g["VEB"]["ppv"] == pytest.approx(19 / 21)
+    assert (g["SVEB"]["tp"], g["SVEB"]["fn"], g["SVEB"]["fp"]) == (8, 2, 4)
+    # negatives: every other beat not called the class (N 93 + S 10 + F 0 + Q 4; N 92 + V 19 + F 5 + Q 0)
+    assert g["VEB"]["fpr"] == pytest.approx(2 / (2 + 107))
+    assert g["SVEB"]["fpr"] == pytest.approx(4 / (4 + 116))
+
+
+# -- smoke runs: build, train briefly, evaluate --------------------------------------
+
+def smoke_run(tmp_path_factory, scheme: str, split: str) -> tuple[Path, Path]:
+    pytest.importorskip("tensorflow")
+    from training.evaluate import main as evaluate_main
+    from training.train import main as train_main
+
+    base = tmp_path_factory.mktemp(f"{scheme}-{split}")
+    run, report = base / "run", base / "report"
+    train_main(["--scheme", scheme, "--split", split, "--out", str(run), "--data", str(FIXTURES),
+                "--cache", str(base / "cache"), "--epochs", "1", "--epoch-size", "256", "--batch-size", "64",
+                "--threads", "2"])
+    evaluate_main([str(run), "--out", str(report)])
+    return run, report
+
+
+@pytest.fixture(scope="module")
+def seed8_intra(tmp_path_factory):
+    return smoke_run(tmp_path_factory, "seed8", "intra")
+
+
+@pytest.fixture(scope="module")
+def aami5_all(tmp_path_factory):
+    return smoke_run(tmp_path_factory, "aami5", "all")
+
+
+def test_a_run_writes_the_model_metadata_and_image_sets_the_converter_reads(seed8_intra):
+    run, _ = seed8_intra
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["labels"] == list(SCHEMES["seed8"].classes) and meta["split"] == "intra"
+    assert meta["image_size"] == IMAGE_SIZE and meta["sample_rate"] == MODEL_FS
+    assert meta["training"]["epochs_run"] == 1 and (run / "model.keras").stat().st_size > 0
+    with np.load(run / "heldout.npz") as h, np.load(run / "representative.npz") as r:
+        assert h["images"].dtype == np.uint8 and h["images"].shape[1:] == (IMAGE_SIZE, IMAGE_SIZE)
+        assert len(h["labels"]) == len(h["images"]) == meta["beats"]["test"]
+        assert r["images"].dtype == np.uint8
+        # every class the training split has is in the calibration set
+        trained = {c for c, n in meta["class_counts"]["train"].items() if n > 0}
+        assert {meta["labels"][i] for i in np.unique(r["labels"])} == trained
+
+
+def test_the_report_states_the_split_the_anchors_and_what_was_not_evaluated(seed8_intra):
+    _, report = seed8_intra
+    md = (report / "report.md").read_text()
+    data = json.loads((report / "report.json").read_text())
+    assert "intra-patient" in md and "Jun et al. 2018" in md and "Seed thesis" in md
+    assert "missed, not evaluated" in md and "false detections, not evaluated" in md
+    assert data["figures"]["n"] == sum(sum(row) for row in data["figures"]["confusion"])
+    assert 0 <= data["headline"]["accuracy"] <= 1
+    for png in ("confusion.png", "misclassified.png"):
+        assert (report / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_aami_run_reports_ec57_gross_statistics(aami5_all):
+    run, report = aami5_all
+    data = json.loads((report / "report.json").read_text())
+    assert set(data["figures"]["ec57"]) == {"VEB", "SVEB"}
+    assert data["heldout"] == "validation" and data["anchors"] == []
+    assert "VEB" in (report / "report.md").read_text()
