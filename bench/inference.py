@@ -10,17 +10,17 @@ on one thread, interleaved so that both see the same machine load.  Keras
 itself (one thread) is timed too.  Prints per-beat times, the ratios, the
 file sizes and an estimate for one Raspberry Pi 4 core.
 
-Pi 4 estimate (a transfer factor, not a measurement): XNNPACK's README
-documents FP32 MobileNet v2 1.0 (224 px) at 47 ms on a Raspberry Pi 4
-(BCM2711, all 4 cores, Raspbian Buster, Dec 2019).  One core cannot be
-faster than a quarter of four, so 4 x 47 = 188 ms bounds its single-core
-time from above.  The benchmark times the same network (random weights,
-float32 TFLite, one thread) on this machine in the same run; the ratio
-188 ms / that time is the Pi-4-core / this-core factor, applied to the beat
-model's times.  The int8 model's estimate uses that FP32-derived factor;
-its upper bound is the float model's estimate, since int8 kernels on the
-Pi's NEON are not slower than float ones.  Confirm on a Pi with
-``benchmark_model --num_threads=1``.
+Pi 4 estimate (a transfer factor, not a measurement on a Pi): XNNPACK's
+README documents MobileNet v2 1.0 (224 px, random weights) on a Raspberry
+Pi 4 (BCM2711, ARM64, all 4 cores, Feb 2022) at 46 ms in FP32 and 17 ms in
+INT8 (per-channel).  One core cannot be faster than a quarter of four, so
+4 x those bound a single core's time from above.  The benchmark converts
+the same network (random weights) to float32 and to full-integer int8
+TFLite and times both here on one thread, interleaved with the beat
+models; for each precision, factor = Pi-4-core bound / time here, and the
+beat model's estimate is its time here x the factor of its precision (so
+the int8 estimate does not inherit this x86 CPU's weak int8 throughput).
+Confirm on a Pi with ``benchmark_model --num_threads=1``.
 """
 
 from __future__ import annotations
@@ -39,41 +39,18 @@ import numpy as np  # noqa: E402
 from converter.convert import load_images, load_keras, load_run, to_tflite  # noqa: E402
 from gateway.interpreters import make_interpreter  # noqa: E402
 from gateway.model import BeatClassifier, sha256_hex  # noqa: E402
+from training.model import macs as macs_of  # noqa: E402
 
-#: XNNPACK README: FP32 MobileNet v2 1.0X on Raspberry Pi 4 (BCM2711), 4 threads, in ms.
-PI4_MOBILENET_V2_4CORE_MS = 47.0
+#: XNNPACK README (Feb 2022): MobileNet v2 1.0X on a Raspberry Pi 4 (BCM2711, ARM64), 4 threads, ms.
+PI4_MOBILENET_V2_4CORE_MS = {"int8": 17.0, "float32": 46.0}
 PI4_CORES = 4
+PRECISIONS = ("int8", "float32")
 
 
-def best_per_beat_ms(fn: Callable[[], None], n_beats: int, repeats: int) -> float:
-    """Best of ``repeats`` runs of ``fn`` (which processes ``n_beats`` beats), in ms per beat."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return 1e3 * best / n_beats
-
-
-def count_macs(model: object) -> int:
-    """Multiply-accumulates of one forward pass, from the Keras layers (conv, depthwise, dense)."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        out = layer.output.shape
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            total += int(np.prod(out[1:])) * int(np.prod(layer.kernel_size))
-        elif isinstance(layer, keras.layers.SeparableConv2D):
-            cin = int(layer.input.shape[-1])
-            total += int(np.prod(out[1:3])) * cin * (int(np.prod(layer.kernel_size)) * layer.depth_multiplier
-                                                      + layer.depth_multiplier * int(out[-1]))
-        elif isinstance(layer, keras.layers.Conv2D):
-            cin = int(layer.input.shape[-1]) // layer.groups
-            total += int(np.prod(out[1:])) * int(np.prod(layer.kernel_size)) * cin
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(out[1:])) * int(layer.input.shape[-1])
-    return total
+def seconds(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def classifier(tflite: bytes, labels: list[str], scheme: str) -> BeatClassifier:
@@ -82,15 +59,22 @@ def classifier(tflite: bytes, labels: list[str], scheme: str) -> BeatClassifier:
                           {"labels": labels, "scheme": scheme, "sha256": sha256_hex(tflite)})
 
 
-def reference_ms(repeats: int) -> float:
-    """This machine's single-thread time of FP32 MobileNet v2 1.0 (224 px) in TFLite, best of ``repeats`` x 10."""
+def reference_runs() -> dict[str, Callable[[], object]]:
+    """Per precision, one single-thread inference of MobileNet v2 1.0 (224 px, random weights) in TFLite."""
     import keras
 
+    keras.utils.set_random_seed(0)
     net = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
-    interp = make_interpreter(to_tflite(net, None), num_threads=1)
-    x = np.random.default_rng(0).random((1, 224, 224, 3), dtype=np.float32)
-    interp.run(x)  # warm-up
-    return best_per_beat_ms(lambda: [interp.run(x) for _ in range(10)], 10, repeats)
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-1, 1, (8, 224, 224, 3)).astype(np.float32)
+    runs = {}
+    for precision in PRECISIONS:
+        interp = make_interpreter(to_tflite(net, calibration if precision == "int8" else None),
+                                  num_threads=1)
+        x = rng.integers(-128, 128, (1, 224, 224, 3)).astype(interp.input.dtype)
+        interp.run(x)  # warm-up
+        runs[precision] = lambda interp=interp, x=x: interp.run(x)
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, default=Path("runs/seed8-all"), help="training run (default runs/seed8-all)")
     parser.add_argument("--n", type=int, default=512, help="held-out beats to classify (default 512)")
     parser.add_argument("--batch", type=int, default=32, help="beats per call in the batched runs (default 32)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, best kept (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions, best kept (default 5)")
     parser.add_argument("--no-reference", action="store_true", help="skip the MobileNet v2 reference (no Pi estimate)")
     args = parser.parse_args(argv)
 
@@ -108,64 +92,65 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     run = load_run(args.run)
     images = load_images(run.path / "heldout.npz")[0][:args.n]
-    n = len(images)
+    n, batch = len(images), args.batch
     labels, scheme = list(run.meta["labels"]), run.meta["scheme"]
     model = load_keras(run)
     print(f"run {run.path} ({scheme}, {len(labels)} classes), {n} held-out beats, 1 thread, "
-          f"batch {args.batch}, best of {args.repeats}", flush=True)
-    tflite = {"int8": to_tflite(model, run.images("representative")), "float32": to_tflite(model, None)}
-    models = {kind: classifier(data, labels, scheme) for kind, data in tflite.items()}
-
-    def batched(c: BeatClassifier) -> Callable[[], None]:
-        c.batch_size = args.batch
-        return lambda: c.classify(images)
-
-    def singly(c: BeatClassifier) -> Callable[[], None]:
-        return lambda: [c.classify(images[i:i + 1]) for i in range(n)]
-
+          f"batch {batch}, best of {args.repeats}", flush=True)
+    tflite = {"int8": to_tflite(model, run.images("representative")[..., None]), "float32": to_tflite(model, None)}
+    models = {p: classifier(tflite[p], labels, scheme) for p in PRECISIONS}
     x = images[..., None].astype(np.float32)
-    keras_fns = {1: lambda: [model(x[i:i + 1], training=False) for i in range(n)],
-                 args.batch: lambda: [model(x[i:i + args.batch], training=False) for i in range(0, n, args.batch)]}
-    times: dict[tuple[str, int], float] = {}
-    for kind, c in models.items():  # warm-up: allocations, XNNPACK packing, first resize
-        batched(c)(); singly(c)()
-    for fn in keras_fns.values():
+
+    def batched(c: BeatClassifier) -> Callable[[], object]:
+        def fn() -> object:
+            c.batch_size = batch
+            return c.classify(images)
+        return fn
+
+    # (name, beats per call) -> a function classifying all n beats that way
+    jobs: dict[tuple[str, int], Callable[[], object]] = {}
+    for p, c in models.items():
+        jobs[p, 1] = lambda c=c: [c.classify(images[i:i + 1]) for i in range(n)]
+        jobs[p, batch] = batched(c)
+    jobs["keras", 1] = lambda: [model(x[i:i + 1], training=False) for i in range(n)]
+    jobs["keras", batch] = lambda: [model(x[i:i + batch], training=False) for i in range(0, n, batch)]
+    per_call = {key: n for key in jobs}
+    if not args.no_reference:
+        for p, fn in reference_runs().items():
+            jobs["reference " + p, 1] = lambda fn=fn: [fn() for _ in range(10)]
+            per_call["reference " + p, 1] = 10
+    for fn in jobs.values():  # warm-up: allocations, XNNPACK weight packing, first resize
         fn()
-    for _ in range(args.repeats):  # interleaved, each best-of kept
-        for kind, c in models.items():
-            for batch, make in ((1, singly), (args.batch, batched)):
-                t = best_per_beat_ms(make(c), n, 1)
-                times[kind, batch] = min(times.get((kind, batch), t), t)
-        for batch, fn in keras_fns.items():
-            t = best_per_beat_ms(fn, n, 1)
-            times["keras", batch] = min(times.get(("keras", batch), t), t)
+    ms: dict[tuple[str, int], float] = {}
+    for _ in range(args.repeats):  # interleaved: every job sees the same machine load; best kept
+        for key, fn in jobs.items():
+            t = 1e3 * seconds(fn) / per_call[key]
+            ms[key] = min(ms.get(key, t), t)
 
     agree = np.mean(models["int8"].classify(images)[0] == models["float32"].classify(images)[0])
-    macs = count_macs(model)
+    macs = macs_of(model)
     print(f"\nbackend {models['int8'].backend}; {macs / 1e6:.2f} M multiply-accumulates per beat; "
-          f"int8/float top-1 agreement on these beats {100 * agree:.2f} %\n")
-    print(f"{'model':<16}{'size KB':>9}{'ms/beat b=1':>14}{f'ms/beat b={args.batch}':>15}")
+          f"int8/float32 top-1 agreement on these beats {100 * agree:.2f} %\n")
     sizes = {"int8": len(tflite["int8"]), "float32": len(tflite["float32"]), "keras": run.model_path.stat().st_size}
     names = {"int8": "int8 TFLite", "float32": "float32 TFLite", "keras": "Keras (TF)"}
+    print(f"{'model':<16}{'file KB':>9}{'ms/beat b=1':>14}{f'ms/beat b={batch}':>15}")
     for kind in ("int8", "float32", "keras"):
-        print(f"{names[kind]:<16}{sizes[kind] / 1024:>9.1f}{times[kind, 1]:>14.3f}{times[kind, args.batch]:>15.3f}")
-    print(f"\nratios (higher = int8 faster): float32/int8 b=1 {times['float32', 1] / times['int8', 1]:.2f}x, "
-          f"b={args.batch} {times['float32', args.batch] / times['int8', args.batch]:.2f}x; "
-          f"Keras/int8 b=1 {times['keras', 1] / times['int8', 1]:.1f}x, "
-          f"b={args.batch} {times['keras', args.batch] / times['int8', args.batch]:.1f}x")
-    print(f"batching gain (b=1 / b={args.batch}): int8 {times['int8', 1] / times['int8', args.batch]:.2f}x, "
-          f"float32 {times['float32', 1] / times['float32', args.batch]:.2f}x")
-    print(f"file size float32/int8: {sizes['float32'] / sizes['int8']:.2f}x")
+        print(f"{names[kind]:<16}{sizes[kind] / 1024:>9.1f}{ms[kind, 1]:>14.3f}{ms[kind, batch]:>15.3f}")
+    print(f"\nratios, measured side by side (> 1: int8 faster):")
+    for b in (1, batch):
+        print(f"  b={b}: float32/int8 {ms['float32', b] / ms['int8', b]:.2f}x, Keras/int8 {ms['keras', b] / ms['int8', b]:.1f}x")
+    print(f"  batching gain b=1/b={batch}: int8 {ms['int8', 1] / ms['int8', batch]:.2f}x, "
+          f"float32 {ms['float32', 1] / ms['float32', batch]:.2f}x")
+    print(f"  file size float32/int8: {sizes['float32'] / sizes['int8']:.2f}x")
     if args.no_reference:
         return 0
-    ref = reference_ms(args.repeats)
-    factor = PI4_CORES * PI4_MOBILENET_V2_4CORE_MS / ref
-    print(f"\nPi 4 estimate: FP32 MobileNet v2 here {ref:.1f} ms/inference (1 thread) vs <= "
-          f"{PI4_CORES * PI4_MOBILENET_V2_4CORE_MS:.0f} ms on one Pi 4 core (4 x {PI4_MOBILENET_V2_4CORE_MS:.0f} ms, "
-          f"XNNPACK README) -> factor <= {factor:.1f}")
-    for batch in (1, args.batch):
-        print(f"  b={batch}: int8 ~{times['int8', batch] * factor:.2f} ms/beat "
-              f"(upper bound from float32: {times['float32', batch] * factor:.2f} ms/beat) on one Pi 4 core")
+    print("\nOne Raspberry Pi 4 core (upper-bound estimate, method in the module docstring):")
+    for p in PRECISIONS:
+        bound = PI4_CORES * PI4_MOBILENET_V2_4CORE_MS[p]
+        factor = bound / ms["reference " + p, 1]
+        print(f"  {p}: MobileNet v2 here {ms['reference ' + p, 1]:.1f} ms, on a Pi 4 core <= {bound:.0f} ms "
+              f"(4 x {PI4_MOBILENET_V2_4CORE_MS[p]:.0f} ms) -> factor {factor:.1f}; beat model "
+              f"<= {ms[p, 1] * factor:.2f} ms/beat at b=1, <= {ms[p, batch] * factor:.2f} ms/beat at b={batch}")
     return 0
 
 

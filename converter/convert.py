@@ -106,16 +106,20 @@ def run_chain(meta: dict) -> dict[str, object]:
     return chain
 
 
-def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's calibration input: one float32 (1, 128, 128, 1) beat at a time, pixels 0..255."""
+def representative_dataset(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's calibration input: one float32 model input (batch of 1) at a time.
+
+    ``samples`` has the model's input shape without the batch dimension; for
+    the beat model that is ``(k, 128, 128, 1)`` pixels 0..255.
+    """
     def gen() -> Iterator[list[np.ndarray]]:
-        for image in images[:MAX_REPRESENTATIVE]:
-            yield [image[None, :, :, None].astype(np.float32)]
+        for sample in samples[:MAX_REPRESENTATIVE]:
+            yield [sample[None].astype(np.float32)]
     return gen
 
 
 def to_tflite(model: object, representative: np.ndarray | None) -> bytes:
-    """Convert a Keras model: full-integer int8 with ``representative`` beats, or float32 with ``None``.
+    """Convert a Keras model: full-integer int8 calibrated on ``representative`` inputs, or float32 with ``None``.
 
     The float32 form exists for the benchmark's int8-vs-float comparison.
     """
@@ -129,7 +133,7 @@ def to_tflite(model: object, representative: np.ndarray | None) -> bytes:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     with warnings.catch_warnings():
-        # The input's range is known (0..255 pixels, calibrated); TF warns that none was given.
+        # The calibration data gives the input range; TF still warns that no statistics were given.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         return converter.convert()
 
@@ -147,8 +151,8 @@ def load_keras(run: Run) -> object:
     return model
 
 
-#: meta.json fields that the model metadata carries at its top level rather than under "training".
-_TOP_LEVEL = {"scheme", "labels", "evaluation", "raster", "sample_rate", "window", "image_size", "chain_version"}
+#: What ``ecg-train`` trains on (its dataset builder reads MIT-BIH records and symbols only).
+TRAINING_DATA = "MIT-BIH Arrhythmia Database v1.0.0 (PhysioNet mitdb)"
 
 
 def build_metadata(run: Run, name: str, tflite: bytes, n_representative: int) -> dict:
@@ -166,7 +170,10 @@ def build_metadata(run: Run, name: str, tflite: bytes, n_representative: int) ->
         "raster": meta.get("raster", RASTER_PARAMS),
         "quantization": {"weights": "int8", "activations": "int8", "input": "int8", "output": "int8",
                          "representative_beats": n_representative},
-        "training": {key: value for key, value in meta.items() if key not in _TOP_LEVEL} | {"run": run.name},
+        "training": {"data": TRAINING_DATA, "run": run.name, "split": meta.get("split"),
+                     "heldout": meta.get("heldout"), "records": meta.get("records"), "beats": meta.get("beats"),
+                     "label_members": meta.get("label_members"), "model": meta.get("model"),
+                     "hyperparameters": meta.get("training")},
         "evaluation": meta.get("evaluation"),
         "converter": {"ecg_edge": gateway.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                       "converted_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
@@ -179,7 +186,7 @@ def convert_run(run_dir: str | Path, out_dir: str | Path, name: str | None = Non
     run = load_run(run_dir)
     name = name or run.meta["scheme"]
     representative = run.images("representative")
-    tflite = to_tflite(load_keras(run), representative)
+    tflite = to_tflite(load_keras(run), representative[..., None])
     meta = build_metadata(run, name, tflite, min(len(representative), MAX_REPRESENTATIVE))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

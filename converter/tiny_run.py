@@ -73,8 +73,8 @@ def make_tiny_run(out: str | Path, n_train: int = 600, epochs: int = 15, seed: i
     meta = {"scheme": "tiny", "labels": list(LABELS), "split": "synthetic", "chain_version": CHAIN_VERSION,
             "sample_rate": MODEL_FS, "window": {"before": WINDOW_BEFORE, "after": WINDOW_AFTER},
             "image_size": IMAGE_SIZE, "raster": RASTER_PARAMS,
-            "records": {"train": ["synthetic"], "validation": [], "test": ["synthetic"]},
-            "seed": seed, "epochs": epochs, "evaluation": {"heldout_accuracy": acc}}
+            "heldout": "test", "records": {"train": ["synthetic"], "validation": [], "test": ["synthetic"]},
+            "training": {"epochs_run": epochs, "seed": seed}, "evaluation": {"accuracy": acc}}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out
 
