@@ -52,8 +52,8 @@ class RPeakDetector:
     REFRACTORY_S = 0.2
     #: how far ahead a decision may look (search-back, P-wave check)
     LOOK_S = 0.35
-    #: the R peak is the largest |y| within this distance of the energy peak
-    LOCATE_S = 0.07
+    #: a candidate's slope is the largest |slope| within this distance of its energy peak
+    SLOPE_HALF_S = 0.07
     #: a T wave follows its beat within this time ...
     T_WAVE_S = 0.36
     #: ... and has less than this fraction of the beat's slope
@@ -61,8 +61,24 @@ class RPeakDetector:
     #: the energy must exceed DIP times its minimum on each side within DIP_S
     DIP = 3.0
     DIP_S = 0.3
+    #: ventricular flutter/fibrillation and sustained noise: a QRS stands out of a
+    #: rhythm whose slope is mostly near zero; if, over the QUIET_S before it, less
+    #: than QUIET_MIN of the samples have a slope below QUIET_LEVEL of its own
+    #: slope, the candidate is part of an oscillation, not a beat
+    QUIET_S = 2.0
+    QUIET_LEVEL = 0.1
+    QUIET_MIN = 0.3
     #: absolute envelope floor, mV^2 (a ~0.05 mV QRS); below it nothing is a beat
     MIN_ENERGY = 0.02
+    #: the R wave is searched within R_HALF_S of the energy peak ...
+    R_HALF_S = 0.04
+    #: ... and is the positive peak unless the negative one is 1 / UPRIGHT times deeper
+    UPRIGHT = 0.9
+    #: thresholds: THR1 of the way from noise to signal level; THR2 of that for search-back
+    THR1 = 0.25
+    THR2 = 0.5
+    #: search-back: a weak candidate is a beat if this many mean RRs passed since the last
+    SEARCH_RR = 0.8
     #: seconds of envelope used to set the first signal level
     LEARN_S = 2.0
 
@@ -73,12 +89,14 @@ class RPeakDetector:
         self._ctx = self._k + self._h  # y samples on each side needed for one envelope sample
         self._refr = _samples(self.REFRACTORY_S, self.fs)
         self._look = max(_samples(self.LOOK_S, self.fs), self._refr)
-        self._loc = _samples(self.LOCATE_S, self.fs)
+        self._sl = _samples(self.SLOPE_HALF_S, self.fs)
+        self._rhalf = _samples(self.R_HALF_S, self.fs)
         self._twave = _samples(self.T_WAVE_S, self.fs)
         self._dip = _samples(self.DIP_S, self.fs)
         self._learn = _samples(self.LEARN_S, self.fs)
-        self._hist = max(self._learn, self._dip, self._refr) + self._loc + self._ctx
-        self.lookahead = self._loc + self._look + self._ctx
+        self._quiet = _samples(self.QUIET_S, self.fs)
+        self._hist = max(self._learn, self._dip, self._refr, self._quiet) + self._sl + self._ctx
+        self.lookahead = self._rhalf + self._look + self._ctx
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -189,17 +207,21 @@ class RPeakDetector:
 
     def _judge(self, c: int) -> int | None:
         """Decide one candidate from data up to ``c + look``; return its R peak or None."""
-        v = float(self._m[c - self._m0])
+        e = float(self._m[c - self._m0])
+        v = float(np.sqrt(e))
         if self._spk is None:
-            self._spk = float(self._mval(c - self._learn, c + self._look + 1).max())
+            self._spk = float(np.sqrt(self._mval(c - self._learn, c + self._look + 1).max()))
         left = self._mval(c - self._dip, c)
         right = self._mval(c + 1, c + self._dip + 1)
         floor = max(float(left.min()) if left.size else 0.0, float(right.min()))
-        if v < self.DIP * floor:
+        if e < self.DIP * floor:
             return None  # no quiet on one side: noise burst or flutter, not a QRS
-        thr1 = self._npk + 0.25 * (self._spk - self._npk)
-        thr2 = 0.5 * thr1
-        slope = float(np.abs(self._span(self._d, self._m0, c - self._loc, c + self._loc + 1)[0]).max())
+        slope = float(np.abs(self._span(self._d, self._m0, c - self._sl, c + self._sl + 1)[0]).max())
+        before = np.abs(self._span(self._d, self._m0, c - self._quiet, c)[0])
+        if before.size and np.mean(before < self.QUIET_LEVEL * slope) < self.QUIET_MIN:
+            return None  # part of an oscillation (flutter, fibrillation, noise)
+        thr1 = self._npk + self.THR1 * (self._spk - self._npk)
+        thr2 = self.THR2 * thr1
         rr_avg = float(np.mean(self._rr)) if self._rr else 0.8 * self.fs
         since = c - self._last_c if self._last_c is not None else None
         beat = False
@@ -207,9 +229,9 @@ class RPeakDetector:
             beat = not (since is not None and since < self._twave and slope < self.T_SLOPE * self._last_slope)
             if beat:
                 self._spk = 0.125 * v + 0.875 * self._spk
-        elif v > thr2 and (since is None or since > 0.8 * rr_avg):
-            ahead = self._mval(c + 1, c + 1 + min(self._look, int(0.8 * rr_avg)))
-            beat = ahead.size == 0 or float(ahead.max()) < v
+        elif v > thr2 and (since is None or since > self.SEARCH_RR * rr_avg):
+            ahead = self._mval(c + 1, c + 1 + min(self._look, int(self.SEARCH_RR * rr_avg)))
+            beat = ahead.size == 0 or float(ahead.max()) < e
             if beat:
                 self._spk = 0.25 * v + 0.75 * self._spk
         if not beat:
@@ -219,8 +241,14 @@ class RPeakDetector:
             self._rr = (self._rr + [since])[-8:]
         self._last_c = c
         self._last_slope = slope
-        seg, start = self._span(self._y, self._y0, c - self._loc, c + self._loc + 1)
-        return int(np.argmax(np.abs(seg))) + start
+        return self._r_wave(c)
+
+    def _r_wave(self, c: int) -> int:
+        """The R wave near energy peak ``c``: the positive peak unless the negative one
+        is more than 1 / UPRIGHT times deeper (MIT-BIH marks the R of an RS complex)."""
+        seg, start = self._span(self._y, self._y0, c - self._rhalf, c + self._rhalf + 1)
+        top, bottom = int(np.argmax(seg)), int(np.argmin(seg))
+        return start + (top if seg[top] >= -self.UPRIGHT * seg[bottom] else bottom)
 
     def _trim(self) -> None:
         """Drop history no future decision can look at."""
