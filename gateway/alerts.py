@@ -173,6 +173,7 @@ class AlertPolicy:
         self._beat_delay = WINDOW_AFTER
         self._history = max(c.pvc_window_s, c.apb_window_s, c.rate_window_s)
         self._beats: deque[_BeatRecord] = deque()
+        self._ectopic: dict[str, deque[int]] = {"V": deque(), "A": deque()}  # recent peaks per category
         self._raised: dict[str, int] = {}  # active conditions -> start sample
         self._last_raise: dict[str, int] = {}
         self._suppressed: Counter[str] = Counter()  # raises swallowed by a cool-down
@@ -276,8 +277,13 @@ class AlertPolicy:
                 out += self._clear(kind, at, f"beats resumed after {gap_s:.1f} s without a beat")
         self._last_peak = peak
         out += self._ventricular(at, record)
-        out += self._frequency(at, peak, "V", FREQUENT_PVC, c.pvc_window_s, c.pvc_count, "PVCs")
-        out += self._frequency(at, peak, "A", FREQUENT_APB, c.apb_window_s, c.apb_count, "atrial premature beats")
+        category = self._category(label)
+        if category in self._ectopic:
+            self._ectopic[category].append(peak)
+            out += (self._frequency(at, peak, "V", FREQUENT_PVC, c.pvc_window_s, c.pvc_count, "PVCs")
+                    if category == "V" else
+                    self._frequency(at, peak, "A", FREQUENT_APB, c.apb_window_s, c.apb_count,
+                                    "atrial premature beats"))
         out += self._rate(at)
         return out
 
@@ -403,9 +409,12 @@ class AlertPolicy:
 
     def _frequency(self, at: int, peak: int, category: str, kind: str, window_s: float, count: int,
                    what: str) -> list[Finding]:
+        """``peak`` is of ``category``: raise ``kind`` if at least ``count`` such beats lie within ``window_s``."""
         since = peak - self._s(window_s)
-        hits = [b.peak for b in self._beats if b.peak > since and self._category(b.label) == category]
-        if len(hits) < count or hits[-1] != peak:
+        hits = self._ectopic[category]
+        while hits and hits[0] <= since:
+            hits.popleft()
+        if len(hits) < count:
             return []
         return self._raise(kind, hits[0], at, f"{len(hits)} {what} in the last {window_s:.0f} s.",
                            self._counts(since))
