@@ -5,8 +5,9 @@ it gives the same alerts however the stream was cut into frames: every
 input carries ``at``, the absolute 360 Hz sample at which the processor
 could first know it (a beat: its R peak + the 256-sample window after it;
 a rhythm window: its end), the processor hands inputs over in that order,
-and time-outs (pause, debounce) are raised at the exact sample they expire,
-not when the next frame happens to arrive.
+and time-outs are decided on a fixed grid -- the lead-off debounce at the
+exact sample it expires, pauses at the end of the first 1 s rhythm window
+that shows them -- not when the next frame happens to arrive.
 
 The rules, their thresholds, severities, debounces and cool-downs are the
 table in docs/alerts.md; :class:`AlertConfig` holds them (the ``[alerts]``
@@ -311,6 +312,7 @@ class AlertPolicy:
             out += self._clear(VF, at, "Ventricular flutter/fibrillation ended.")
         if not window.vf_like:
             self._vf_run_start = None
+        out += self._pauses(at)
         out += self._quality(at)
         return out
 
@@ -352,14 +354,27 @@ class AlertPolicy:
                                                                                         self._lead_reason)
                 out += self._raise(LEAD_OFF, due - self._s(c.lead_off_s), due,
                                    f"Lead off: {reason}. Check the electrodes.", {})
+        return out
+
+    def _pauses(self, at: int) -> list[Finding]:
+        """At a rhythm window ending at ``at``: has there been no beat for too long?
+
+        Decided on rhythm windows, not on any call, so that (a) the beats up to
+        ``at - 256`` are all known, (b) the window has said whether the beat-free
+        stretch is flutter/fibrillation (then it is no pause), and (c) the
+        decision sample is on the fixed window grid whatever the framing.
+        """
+        c = self.config
         ref = self._last_peak if self._last_peak is not None else self._segment_start
+        if ref is not None and self._vf_seen is not None:
+            ref = max(ref, self._vf_seen)  # flutter waves are not beats, but not a pause either
         if ref is None or not self.lead_on or VF in self._raised or self._vf_run_start is not None:
-            return out
+            return []
+        out: list[Finding] = []
         for kind, seconds in ((PAUSE, c.pause_s), (ASYSTOLE, c.asystole_s)):
-            due = ref + self._s(seconds) + self._beat_delay
-            if at >= due and kind not in self._raised:
+            if at - self._beat_delay >= ref + self._s(seconds) and kind not in self._raised:
                 quality = " (signal quality poor: may be artefact)" if POOR_SIGNAL in self._raised else ""
-                out += self._raise(kind, ref, due, f"No beat for {seconds:.0f} s{quality}.", self._counts(ref))
+                out += self._raise(kind, ref, at, f"No beat for {seconds:.0f} s{quality}.", self._counts(ref))
         return out
 
     # -------------------------------------------------------------- rules

@@ -357,6 +357,7 @@ class StreamProcessor:
         self._y_end = at
         self._peaks = []
         self._prev_peak = None
+        self._recent.clear()
         return out + self._alerts(self.policy.segment_start(at), now)
 
     def _end_segment(self, now: float, why: str) -> list[Event]:

@@ -43,21 +43,24 @@ class ReferenceClassifier:
         ref_s = np.array([s for s, _ in ref])
         self.labels = labels
         windows, kept = beat_windows(y, peaks)
-        self._images = render_beats(windows).reshape(len(windows), -1).astype(np.int16)
+        images = render_beats(windows).reshape(len(windows), -1)
+        self._images = images.astype(np.int16)
         self._peak_labels = []
         for p in peaks[kept]:
             i = int(np.argmin(np.abs(ref_s - p))) if ref_s.size else -1
             sym = ref[i][1] if i >= 0 and abs(ref_s[i] - p) <= 54 else "N"
             self._peak_labels.append(sym if sym in labels else "N")
-        self.calls = 0
+        self._exact = {image.tobytes(): label for image, label in zip(images, self._peak_labels)}
 
     def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert images.dtype == np.uint8 and images.ndim == 3
-        self.calls += 1
         idx = np.zeros(len(images), dtype=np.int64)
-        for k, image in enumerate(images.reshape(len(images), -1).astype(np.int16)):
-            nearest = int(np.argmin(np.abs(self._images - image).sum(axis=1)))
-            idx[k] = self.labels.index(self._peak_labels[nearest])
+        for k, image in enumerate(images.reshape(len(images), -1)):
+            label = self._exact.get(image.tobytes())
+            if label is None:
+                nearest = int(np.argmin(np.abs(self._images - image.astype(np.int16)).sum(axis=1)))
+                label = self._peak_labels[nearest]
+            idx[k] = self.labels.index(label)
         probs = np.zeros((len(images), len(self.labels)), dtype=np.float32)
         probs[np.arange(len(images)), idx] = 1.0
         return idx, probs

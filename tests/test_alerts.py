@@ -10,12 +10,13 @@ import pytest
 import wfdb
 from PIL import Image
 
-from gateway.alerts import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, RUN, TACHYCARDIA,
-                            TRIGEMINY, AlertConfig, AlertPolicy)
+from gateway.alerts import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, POOR_SIGNAL, RUN,
+                            TACHYCARDIA, TRIGEMINY, VF, AlertConfig, AlertPolicy)
 from gateway.errors import SignalError
 from gateway.events import Alert
 from gateway.leads import read_record
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.rhythm import RhythmWindow
 from gateway.strip import StripConfig, render_strip
 from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier
 from synthetic_ecg import regular_beats, synthetic_ecg
@@ -238,3 +239,45 @@ def test_strip_refuses_bad_signals():
         render_strip(np.array([1.0]), [])
     with pytest.raises(ValueError, match="width"):
         StripConfig(width=10)
+
+
+def test_e207_flutter_raises_ventricular_fibrillation_inside_the_episode():
+    events = stream_record("e207")
+    vf = alerts(events, VF)
+    raised = [a for a in vf if a.state == "raised"]
+    assert raised and all(a.severity == "critical" for a in raised)
+    # the excerpt's flutter episodes: 10.8-21.1 s and 24.9-30.6 s
+    assert 10.8 < raised[0].time - T0 < 10.8 + 8 and raised[0].start - T0 == pytest.approx(10.8, abs=4)
+    assert [a.state for a in vf][-1] == "cleared"
+    assert not alerts(events, PAUSE) and not alerts(events, BRADYCARDIA)  # no beats in flutter is not a pause
+
+
+def window(end: int, vf_like: bool, vf: bool = False, noisy: bool = False) -> RhythmWindow:
+    return RhythmWindow(end, 0.3 if vf_like else 0.9, 0.9 if vf_like else 0.3, 1.0, vf_like, vf, noisy)
+
+
+def test_flutter_labels_confirm_a_single_flutter_window():
+    policy = AlertPolicy()
+    policy.segment_start(0)
+    assert not policy.rhythm(1440, window(1440, True), 1440)  # one window alone waits for the next
+    policy = AlertPolicy()
+    policy.segment_start(0)
+    for peak in (500, 700, 900):
+        policy.beat(peak + 256, peak, "!", 200)
+    found = policy.rhythm(1440, window(1440, True), 1440)
+    assert [(f.type, f.state, f.start) for f in found] == [(VF, "raised", 0)]
+    quiet = [policy.rhythm(1440 + k * 360, window(1440 + k * 360, False), 1440) for k in (1, 2, 3)]
+    assert [[f.state for f in q] for q in quiet] == [[], [], ["cleared"]]
+
+
+def test_heavy_noise_raises_poor_signal_quality():
+    noise = np.random.default_rng(0).normal(0, 1.0, 45 * FS)
+    stream = DeviceStream("dev1", "pat1", FS, **WIDE)
+    proc = StreamProcessor(stream, _AllNormal(), ProcessorConfig(), T0)
+    counts = stream.mv_to_counts(synthetic_ecg(regular_beats(75, 45), 45) + noise)
+    events = []
+    for i in range(0, counts.size, 36):
+        events += proc.feed(counts[i:i + 36], T0 + (i + 36) / FS)
+    poor = alerts(events, POOR_SIGNAL)
+    assert poor and poor[0].severity == "low" and poor[0].time - T0 >= 30
+    assert proc.status(T0 + 45).signal_quality == "poor"
