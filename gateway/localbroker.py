@@ -10,6 +10,7 @@ the alerts raised while it, or the broker, was away.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -47,6 +48,7 @@ class LocalBroker:
         self.config = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
         self.config.write_text(
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"  # as root, Mosquitto would switch to "mosquitto"
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
             "persistence true\n"
