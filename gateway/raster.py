@@ -98,8 +98,8 @@ def draw_polylines(values: np.ndarray, height: int, width: int, lo: np.ndarray |
 
     ``lo`` and ``hi`` (scalars or one per trace) are the values drawn at the
     bottom and top row centres.  Returns ``(n, height, width)`` uint8, an
-    ``INK`` line on ``PAPER``; the geometry is described in the module docstring.  This is
-    the primitive behind beat images and the wider alert strips.
+    ``INK`` line on ``PAPER``; the geometry is described in the module
+    docstring.  This is the primitive behind beat images and alert strips.
     """
     values = _as_traces(values, "traces")
     if values.shape[1] < 2:
@@ -121,7 +121,8 @@ def _draw(values: np.ndarray, height: int, width: int, lo: np.ndarray, hi: np.nd
     n = len(values)
     # Row coordinate (0 = top) = values * gain + bias, with the stroke's
     # half-thickness taken off so that _paint can simply round down.
-    gain = (height - 1) / (lo - hi)
+    with np.errstate(over="ignore", divide="ignore"):
+        gain = (height - 1) / (lo - hi)
     if not np.all(np.isfinite(gain) & (gain != 0)):
         raise SignalError("lo/hi: the value range is too small or too large to scale to pixels")
     bias = hi * -gain - ((thickness - 1) / 2 - 0.5)
@@ -178,8 +179,8 @@ def _autoscale(values: np.ndarray, height: int) -> tuple[np.ndarray, np.ndarray]
     """
     vmin = values.min(axis=1)
     vmax = values.max(axis=1)
-    span = vmax - vmin
     with np.errstate(over="ignore", divide="ignore"):
+        span = vmax - vmin
         drawable = np.isfinite((height - 1) / ((1 + 2 * AUTOSCALE_MARGIN) * span))
     pad = np.where(drawable, AUTOSCALE_MARGIN * span, 1.0)
     return vmin - pad, vmax + pad
