@@ -234,6 +234,13 @@ def test_non_finite_samples_are_refused_saying_where(value, where):
         render_beats(batch)
 
 
+def test_a_window_whose_range_overflows_float64_is_refused():
+    window = np.zeros(WINDOW)
+    window[:2] = -1.5e308, 1.5e308
+    with pytest.raises(SignalError, match="range is too small or too large to scale"):
+        render_beats(window)
+
+
 @pytest.mark.parametrize("kwargs, problem", [
     ({"size": 1}, "size: must be at least 2"),
     ({"size": 12.5}, "size: expected a whole number"),
