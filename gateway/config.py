@@ -101,7 +101,7 @@ class MqttConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str | None = field(default=None, metadata={"path": True})  # None: the shipped model of ``scheme``
-    scheme: str = "seed8"
+    scheme: str | None = None  # None: seed8 when shipped, else whatever the file's metadata says
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,15 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
+from gateway.events import Alert
 from gateway.localbroker import LocalBroker, find_mosquitto
+
+
+def make_alert(n: int, patient: str = "p1") -> Alert:
+    """A made-up alert number ``n`` (distinct id, times and heart rate)."""
+    return Alert(id=f"alert-{n}", device_id="kit1", patient_id=patient, type="ventricular_run", severity="critical",
+                 start=1000.0 + n, time=1001.0 + n, heart_rate=150.0 + n, beat_counts={"N": 3, "V": 4},
+                 model_version="seed8-test", message=f"Ventricular run #{n}", strip_png=b"\x89PNG fake")
 
 
 @pytest.fixture

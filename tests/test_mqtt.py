@@ -10,19 +10,14 @@ import subprocess
 import sys
 import time
 
+from conftest import make_alert
 from gateway.config import MqttConfig
-from gateway.events import Alert, Beat, Status
+from gateway.events import Beat, Status
 from gateway.mqtt import PahoBroker, Publisher
 from gateway.outbox import Outbox
 from gateway.topics import Topics
 
 TOPICS = Topics("ecg", "gw-test")
-
-
-def make_alert(n: int, patient: str = "p1") -> Alert:
-    return Alert(id=f"alert-{n}", device_id="kit1", patient_id=patient, type="ventricular_run", severity="critical",
-                 start=1000.0 + n, time=1001.0 + n, heart_rate=150.0 + n, beat_counts={"N": 3, "V": 4},
-                 model_version="seed8-test", message=f"Ventricular run #{n}", strip_png=b"\x89PNG fake")
 
 
 def make_status(patient: str = "p1", lead: str = "on") -> Status:
