@@ -53,6 +53,23 @@ def test_firmware_unit_tests_pass(tmp_path, suite, std):
     assert int(summary.group(1)) >= 5
 
 
+def test_sketch_runs_in_the_host_simulation(tmp_path):
+    # ecg_monitor.ino, sampler.cpp and watchdog.cpp unchanged, in C++11 as the Arduino core builds
+    # them, against the stand-ins of firmware/tests/sim (Arduino core, SAMD21 registers, WiFiNINA,
+    # arduinoWebSockets); firmware/tests/test_sketch.cpp plays the board and the gateway.
+    sketch = FIRMWARE / "ecg_monitor"
+    exe = tmp_path / "sketch_sim"
+    result = subprocess.run([GXX, "-std=c++11", *WARNINGS, "-O1", "-I", str(FIRMWARE / "tests" / "sim"),
+                             "-o", str(exe), "-x", "c++", str(sketch / "ecg_monitor.ino"), "-x", "none",
+                             str(sketch / "sampler.cpp"), str(sketch / "watchdog.cpp"),
+                             str(FIRMWARE / "tests" / "test_sketch.cpp")], capture_output=True, text=True)
+    assert result.returncode == 0, f"the sketch does not build against the simulation:\n{result.stderr}"
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    summary = re.search(r"^(\d+) passed, (\d+) failed$", run.stdout, re.M)
+    assert summary and run.returncode == 0 and summary.group(2) == "0", run.stdout
+    assert int(summary.group(1)) >= 10
+
+
 def test_sample_queue_is_race_free_under_thread_sanitizer(tmp_path):
     exe = build(FIRMWARE / "tests" / "test_protocol.cpp", tmp_path / "tsan", "-O1", "-g", "-fsanitize=thread")
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
