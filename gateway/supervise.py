@@ -63,6 +63,7 @@ class GatewayProcess:
         self.config = Path(config)
         self.log = Path(log)
         self.status = ""
+        self.watchdog_pings = 0
         self.ready = threading.Event()
         self._notify_path = self.log.with_suffix(".notify")
         self._notify_path.unlink(missing_ok=True)
@@ -107,6 +108,8 @@ class GatewayProcess:
                     self.ready.set()
                 elif key == "STATUS":
                     self.status = value
+                elif key == "WATCHDOG" and value == "1":
+                    self.watchdog_pings += 1
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait for a clean exit; returns the exit code."""

@@ -45,7 +45,7 @@ class Running:
         self.started: list[GatewayProcess] = []
         self.state = tmp_path / "state"
 
-    def start(self, model: Path = TINY_MODEL, **sections) -> GatewayProcess:
+    def start(self, model: Path = TINY_MODEL, env: dict[str, str] | None = None, **sections) -> GatewayProcess:
         from gateway.localbroker import free_port
 
         self.ws_port = free_port()
@@ -55,7 +55,7 @@ class Running:
                               sections={"mqtt": {"client_id": "gw-e2e", "keepalive": 5},
                                         "server.limits": {"rate_factor": 0, "bad_frames": 5},
                                         "model": {"path": str(model)}, **sections})
-        gateway = GatewayProcess(config, self.tmp_path / f"gateway{n}.log")
+        gateway = GatewayProcess(config, self.tmp_path / f"gateway{n}.log", env)
         self.started.append(gateway)
         gateway.start()
         return gateway
@@ -207,6 +207,12 @@ def test_availability_is_online_while_running_offline_after_sigterm_and_after_a_
     assert sub.get(topic=topic).payload == b"online"
     crashing.kill()
     assert sub.get(topic=topic, timeout=20).payload == b"offline"  # the last will (keepalive 5 s)
+
+
+def test_the_service_reports_ready_and_pings_the_watchdog_from_its_event_loop(gateways):
+    gateway = gateways.start(env={"WATCHDOG_USEC": "2000000"})  # WatchdogSec=2: a ping every second
+    assert gateway.ready.is_set() and "devices" in gateway.status
+    wait_for(lambda: gateway.watchdog_pings >= 2, 10, "two watchdog pings")
 
 
 def test_ecg_alerts_shows_each_alert_once_and_saves_its_strip(mosquitto, tmp_path):
