@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{np.median(delays) if delays else float('nan'):.1f} | {sum(false.values())} |")
     lines += ["", "Why 0.75 and 2 windows: a single window fires false alarms on DS1 up to a concentration of 0.75, "
               "so a one-window rule at 0.8 would sit right at the edge; two consecutive windows keep DS1 free of "
-              "false alarms from 0.75 up, with margin, for one second more delay.",
+              "false alarms from 0.75 up, with margin, at the cost of 0.5-1 s more delay.",
               "", "Caveat: all reference flutter episodes are in record 207, which is in DS1, so the detection "
               "figures are on the records the thresholds were chosen on; only the false-alarm figures of DS2 "
               "and the paced records are out of sample. MIT-BIH has no ventricular fibrillation proper; the "

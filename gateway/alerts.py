@@ -5,9 +5,9 @@ it gives the same alerts however the stream was cut into frames: every
 input carries ``at``, the absolute 360 Hz sample at which the processor
 could first know it (a beat: its R peak + the 256-sample window after it;
 a rhythm window: its end), the processor hands inputs over in that order,
-and time-outs are decided on a fixed grid -- the lead-off debounce at the
-exact sample it expires, pauses at the end of the first 1 s rhythm window
-that shows them -- not when the next frame happens to arrive.
+and time-outs (pause, lead-off debounce) are stamped with the exact sample
+they expire and decided on the inputs up to that sample, not on when the
+next frame happens to arrive.
 
 The rules, their thresholds, severities, debounces and cool-downs are the
 table in docs/alerts.md; :class:`AlertConfig` holds them (the ``[alerts]``
@@ -95,7 +95,7 @@ class AlertConfig:
     apb_count: int = 7  # more than 6 APBs a minute
     # flutter/fibrillation: beats labelled flutter that confirm one vf_like window without waiting
     vf_flutter_beats: int = 2
-    vf_clear_windows: int = 3  # windows without flutter that end an episode
+    vf_clear_windows: int = 8  # windows without flutter that end an episode (episodes fragment)
     # signal
     lead_off_s: float = 3.0  # debounce
     signal_lost_s: float = 10.0
@@ -312,7 +312,6 @@ class AlertPolicy:
             out += self._clear(VF, at, "Ventricular flutter/fibrillation ended.")
         if not window.vf_like:
             self._vf_run_start = None
-        out += self._pauses(at)
         out += self._quality(at)
         return out
 
@@ -354,15 +353,15 @@ class AlertPolicy:
                                                                                         self._lead_reason)
                 out += self._raise(LEAD_OFF, due - self._s(c.lead_off_s), due,
                                    f"Lead off: {reason}. Check the electrodes.", {})
-        return out
+        return out + self._pauses(at)
 
     def _pauses(self, at: int) -> list[Finding]:
-        """At a rhythm window ending at ``at``: has there been no beat for too long?
+        """No beat for ``pause_s`` / ``asystole_s`` while the signal is present (and is not flutter)?
 
-        Decided on rhythm windows, not on any call, so that (a) the beats up to
-        ``at - 256`` are all known, (b) the window has said whether the beat-free
-        stretch is flutter/fibrillation (then it is no pause), and (c) the
-        decision sample is on the fixed window grid whatever the framing.
+        A pause is due at the sample where the beats known (``at - 256``) have
+        shown a beat-free stretch of ``pause_s``; it is raised at the first
+        call *after* that sample, so the state it sees is every input up to
+        the due sample, whatever the framing, and it is stamped with that sample.
         """
         c = self.config
         ref = self._last_peak if self._last_peak is not None else self._segment_start
@@ -372,10 +371,12 @@ class AlertPolicy:
             return []
         out: list[Finding] = []
         for kind, seconds in ((PAUSE, c.pause_s), (ASYSTOLE, c.asystole_s)):
-            if at - self._beat_delay >= ref + self._s(seconds) and kind not in self._raised:
+            due = ref + self._s(seconds) + self._beat_delay
+            if at > due and kind not in self._raised:
                 quality = " (signal quality poor: may be artefact)" if POOR_SIGNAL in self._raised else ""
-                out += self._raise(kind, ref, at, f"No beat for {seconds:.0f} s{quality}.", self._counts(ref))
+                out += self._raise(kind, ref, due, f"No beat for {seconds:.0f} s{quality}.", self._counts(ref))
         return out
+
 
     # -------------------------------------------------------------- rules
     def _ventricular(self, at: int, beat: _BeatRecord) -> list[Finding]:

@@ -57,6 +57,7 @@ class Analysis:
     alerts: list[Alert]
     annotation: Path
     fs: int
+    duration: float  # seconds of signal
 
 
 def analyze_record(path: str | Path, classifier, out_dir: str | Path | None = None,
@@ -77,7 +78,7 @@ def analyze_record(path: str | Path, classifier, out_dir: str | Path | None = No
     out = Path(out_dir) if out_dir is not None else path.parent
     out.mkdir(parents=True, exist_ok=True)
     annotation = write_annotations(rec.name, rec.fs, beats, alerts, out, extension)
-    return Analysis(rec.name, beats, alerts, annotation, rec.fs)
+    return Analysis(rec.name, beats, alerts, annotation, rec.fs, counts.size / rec.fs)
 
 
 def write_annotations(record: str, fs: int, beats: list[Beat], alerts: list[Alert], out: Path,
