@@ -192,7 +192,7 @@ class IngestServer:
         device = self.devices.get(params.device_id)
         if device is None or not params.token_matches(device.token):
             log.warning("refused device %r from %s: unknown device or wrong token",
-                        params.device_id, connection.remote_address)
+                        params.device_id, connection.remote_address, extra={"device": params.device_id})
             return connection.respond(HTTPStatus.UNAUTHORIZED, "unknown device or wrong token\n")
         self._declared[connection] = params
         return None
@@ -204,7 +204,8 @@ class IngestServer:
         now = self.clock()
         session = await self._attach(ws, params, now)
         log.info("device %s connected from %s (%s form, %d Hz, %d bits, lead-off %s)", params.device_id,
-                 ws.remote_address, params.format, params.rate, params.bits, "reported" if params.lead_off else "not reported")
+                 ws.remote_address, params.format, params.rate, params.bits,
+                 "reported" if params.lead_off else "not reported", extra={"device": params.device_id})
         self.sink.device_online(session.patient, True)
         try:
             await self._receive(ws, session)
@@ -216,7 +217,8 @@ class IngestServer:
                 session.connection = None
                 said_goodbye = ws.protocol.close_rcvd_then_sent and ws.close_code in (CloseCode.NORMAL,
                                                                                      CloseCode.GOING_AWAY)
-                log.info("device %s disconnected (code %s)", params.device_id, ws.close_code)
+                log.info("device %s disconnected (code %s)", params.device_id, ws.close_code,
+                         extra={"device": params.device_id})
                 if said_goodbye and session.device_id in self.sessions:
                     await self._end(session, self.clock())
 
@@ -225,11 +227,13 @@ class IngestServer:
         session = self.sessions.get(params.device_id)
         if session is not None and session.connection is not None:
             old, session.connection = session.connection, ws
-            log.warning("device %s reconnected; closing its previous connection", params.device_id)
+            log.warning("device %s reconnected; closing its previous connection", params.device_id,
+                        extra={"device": params.device_id})
             await old.close(CloseCode.REPLACED, "replaced by a newer connection")
         if session is not None and (session.params.rate, session.params.bits, session.params.lead_off) != \
                 (params.rate, params.bits, params.lead_off):
-            log.info("device %s changed its declaration; starting a new stream", params.device_id)
+            log.info("device %s changed its declaration; starting a new stream", params.device_id,
+                     extra={"device": params.device_id})
             await self._end(session, now)
             session = None
         if session is None:
@@ -258,13 +262,15 @@ class IngestServer:
                 await session.queue.put(_Op("bad_frame", now))  # counted in the device's status
                 await ws.send(e.reply())
                 if bad.add(now) > limits.bad_frames:
-                    log.warning("device %s: too many bad frames (last: %s); closing", session.device_id, e.reason)
+                    log.warning("device %s: too many bad frames (last: %s); closing", session.device_id, e.reason,
+                                extra={"device": session.device_id})
                     await ws.close(CloseCode.BAD_FRAMES, "too many bad frames")
                     return
                 continue
             if limits.rate_factor and rate.add(now, frame.samples.size) > max_samples:
                 log.warning("device %s sends faster than %.3g x its declared %d Hz; closing",
-                            session.device_id, limits.rate_factor, session.params.rate)
+                            session.device_id, limits.rate_factor, session.params.rate,
+                            extra={"device": session.device_id})
                 await ws.close(CloseCode.RATE_LIMIT, "rate limit")
                 return
             self.counts["frames"] += 1
@@ -288,11 +294,13 @@ class IngestServer:
             try:
                 events = await self._run(session, ops)
             except Exception:
-                log.exception("device %s: the processor failed; restarting its pipeline", session.device_id)
+                log.exception("device %s: the processor failed; restarting its pipeline", session.device_id,
+                              extra={"device": session.device_id})
                 try:
                     events = await self._run(session, [_Op("gap", ops[-1].now)])
                 except Exception:
-                    log.exception("device %s: the processor cannot restart", session.device_id)
+                    log.exception("device %s: the processor cannot restart", session.device_id,
+                                  extra={"device": session.device_id})
                     events = []
             finally:
                 session.processing_since = None

@@ -215,6 +215,8 @@ def test_a_malformed_frame_gets_a_json_error_and_another_device_is_unaffected():
             by_device = {p.params.device_id: p for p in h.processors}
             assert by_device["kit2"].fed() == np.concatenate(good).tolist()
             assert by_device["kit1"].fed() == []
+            assert by_device["kit1"].calls.count(("bad_frame",)) == 2  # counted in kit1's status
+            assert ("bad_frame",) not in by_device["kit2"].calls
 
     run(scenario())
 
