@@ -369,3 +369,88 @@ def test_the_tls_listener_serves_the_same_users_and_acls(connect):
     alice.wait_for("ecg/p0001/alert", "over tls")
     assert all(topic.startswith("ecg/p0001/") for topic, _ in alice.received)
     assert not connect("cg-alice", "wrong", tls=True).accepted
+
+
+# ------------------------------------------------------------------ the service as systemd runs it
+
+def test_the_service_keeps_the_units_notify_contract_and_takes_the_kits_stream(tmp_path, mosquitto):
+    """``ecg-gateway`` as the unit starts it (Type=notify, WatchdogSec): READY=1 once serving, WATCHDOG=1
+    pings, the kit's frames (the firmware's host client) turned into beats on the MQTT status topic,
+    STOPPING=1 and exit 0 on SIGTERM."""
+    import json
+    import signal
+    import socket
+
+    from test_firmware import FIRMWARE, GXX, build
+
+    if GXX is None:
+        pytest.skip("g++ is not installed (apt-get install g++)")
+    client = build(FIRMWARE / "host_client.cpp", tmp_path / "host_client", "-O2")
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+[server.limits]
+rate_factor = 0  # the kit's stand-in streams at 5x real time
+[devices.kit-0001]
+patient = "p0001"
+token = "kit-secret"
+[mqtt]
+host = "{mosquitto.host}"
+port = {mosquitto.port}
+client_id = "gw-test"
+[model]
+path = "{REPO / 'tests/fixtures/models/tiny.tflite'}"
+scheme = "tiny"
+[state]
+dir = "{tmp_path / 'state'}"
+[processor]
+status_every_s = 1.0
+""")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(1.0)
+    messages: list[str] = []
+
+    def wait_for(word: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(word in m.split("\n") for m in messages):
+            assert time.monotonic() < deadline, f"no {word} from the service; got {messages}"
+            try:
+                messages.append(notify.recv(4096).decode())
+            except socket.timeout:
+                assert service.poll() is None, service.stderr.read()
+
+    status = []
+    sub = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id="test-status")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("ecg/p0001/status", 1)
+    sub.on_message = lambda c, u, m: status.append(json.loads(m.payload))
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.loop_start()
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"}
+    service = subprocess.Popen([str(Path(sys.prefix) / "bin" / "ecg-gateway"), "--config", str(config)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("READY=1", 120)
+        messages.clear()
+        wait_for("WATCHDOG=1", 5)  # every WatchdogSec / 2 = 1 s here
+        kit = subprocess.run([str(client), "--url", f"ws://127.0.0.1:{port}/v1/stream", "--device", "kit-0001",
+                              "--token", "kit-secret", "--seconds", "30", "--speed", "5"],
+                             capture_output=True, text=True, timeout=120)
+        assert kit.returncode == 0, kit.stderr
+        deadline = time.monotonic() + 30
+        while not (status and status[-1]["beats"] >= 30):
+            assert time.monotonic() < deadline, f"no status with the kit's beats; got {status[-1:]}"
+            time.sleep(0.2)
+        assert status[-1]["bad_frames"] == 0 and status[-1]["gaps"] == 0
+        service.send_signal(signal.SIGTERM)
+        wait_for("STOPPING=1", 30)
+        assert service.wait(30) == 0
+    finally:
+        if service.poll() is None:
+            service.kill()
+        sub.loop_stop()
+        sub.disconnect()
+        notify.close()
