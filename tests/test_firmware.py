@@ -56,12 +56,15 @@ def test_firmware_unit_tests_pass(tmp_path, suite, std):
 def test_sketch_runs_in_the_host_simulation(tmp_path):
     # ecg_monitor.ino, sampler.cpp and watchdog.cpp unchanged, in C++11 as the Arduino core builds
     # them, against the stand-ins of firmware/tests/sim (Arduino core, SAMD21 registers, WiFiNINA,
-    # arduinoWebSockets); firmware/tests/test_sketch.cpp plays the board and the gateway.
-    sketch = FIRMWARE / "ecg_monitor"
+    # arduinoWebSockets); firmware/tests/test_sketch.cpp plays the board and the gateway.  Built from
+    # a copy of the sketch with secrets.example.h as its secrets.h.
+    sketch = tmp_path / "ecg_monitor"
+    shutil.copytree(FIRMWARE / "ecg_monitor", sketch, ignore=shutil.ignore_patterns("secrets.h"))
+    shutil.copy(sketch / "secrets.example.h", sketch / "secrets.h")
     exe = tmp_path / "sketch_sim"
     result = subprocess.run([GXX, "-std=c++11", *WARNINGS, "-O1", "-I", str(FIRMWARE / "tests" / "sim"),
-                             "-o", str(exe), "-x", "c++", str(sketch / "ecg_monitor.ino"), "-x", "none",
-                             str(sketch / "sampler.cpp"), str(sketch / "watchdog.cpp"),
+                             "-I", str(sketch), "-o", str(exe), "-x", "c++", str(sketch / "ecg_monitor.ino"),
+                             "-x", "none", str(sketch / "sampler.cpp"), str(sketch / "watchdog.cpp"),
                              str(FIRMWARE / "tests" / "test_sketch.cpp")], capture_output=True, text=True)
     assert result.returncode == 0, f"the sketch does not build against the simulation:\n{result.stderr}"
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)

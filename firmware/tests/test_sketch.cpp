@@ -7,9 +7,10 @@
 // sketch compiles, configures what it should, and moves samples into frames
 // the way PROTOCOL.md says, through connections, stalls and failures.
 //
-// Built by tests/test_firmware.py:
-//   g++ -std=c++11 -I firmware/tests/sim -x c++ firmware/ecg_monitor/ecg_monitor.ino -x none
-//       firmware/ecg_monitor/sampler.cpp firmware/ecg_monitor/watchdog.cpp firmware/tests/test_sketch.cpp
+// Built by tests/test_firmware.py from a copy of the sketch whose secrets.h
+// is secrets.example.h (so a developer's own secrets.h plays no part):
+//   g++ -std=c++11 -I firmware/tests/sim -I COPY -x c++ COPY/ecg_monitor.ino -x none
+//       COPY/sampler.cpp COPY/watchdog.cpp firmware/tests/test_sketch.cpp
 #include <map>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@
 #include "sim/Arduino.h"
 #include "sim/WebSocketsClient.h"
 #include "sim/WiFiNINA.h"
-#include "sim/secrets.h"
+#include "secrets.h"  // the sketch copy's, made from secrets.example.h by the test
 
 // ---- the simulated board ----
 SimSerial Serial;
