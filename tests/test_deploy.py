@@ -116,11 +116,15 @@ def scratch_root(path: Path) -> Path:
     return path
 
 
+#: The environment of a root shell on the Pi: nothing of this test run's Python path.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def run_install(root: Path) -> subprocess.CompletedProcess:
     # No apt and no shipped-model check on the test machine; --no-deps: the runtime's
     # dependencies are what pyproject.toml lists, installing them again proves nothing.
     return subprocess.run(["bash", str(DEPLOY / "install.sh"), "--root", str(root), "--no-apt", "--no-check",
-                           "--pip-args", "--no-deps"], capture_output=True, text=True, timeout=600)
+                           "--pip-args", "--no-deps"], capture_output=True, text=True, timeout=600, env=CLEAN_ENV)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="install.sh needs root (it sets root:ecg ownership)")
@@ -155,7 +159,7 @@ def test_install_into_a_scratch_root_twice(tmp_path):
     probe = subprocess.run([str(venv / "bin/python"), "-c",
                             "import importlib.util as u; print(u.find_spec('gateway').origin, "
                             "u.find_spec('tensorflow') is None)"], capture_output=True, text=True, timeout=60,
-                           cwd=tmp_path)
+                           cwd=tmp_path, env=CLEAN_ENV)
     origin, no_tf = probe.stdout.split()
     assert origin.startswith(str(venv)) and no_tf == "True"  # its own copy, and no TensorFlow
 
