@@ -176,6 +176,7 @@ class AlertPolicy:
         self._beats: deque[_BeatRecord] = deque()
         self._ectopic: dict[str, deque[int]] = {"V": deque(), "A": deque()}  # recent peaks per category
         self._raised: dict[str, int] = {}  # active conditions -> start sample
+        self._silent: set[str] = set()  # active conditions whose raise a cool-down swallowed
         self._last_raise: dict[str, int] = {}
         self._suppressed: Counter[str] = Counter()  # raises swallowed by a cool-down
         self._noisy: deque[tuple[int, bool]] = deque()
@@ -222,21 +223,29 @@ class AlertPolicy:
     def _raise(self, kind: str, start: int, at: int, message: str, counts: dict[str, int],
                severity: str | None = None) -> list[Finding]:
         c = self.config
-        if kind in c.disabled or kind in self._raised:
+        if kind in c.disabled or self._ongoing(kind):
             return []
         last = self._last_raise.get(kind)
         if last is not None and at - last < self._s(c.cooldown_of(kind)):
-            self._suppressed[kind] += 1
+            self._suppressed[kind] += 1  # a condition's episode, or each time an event's rule is met
+            if kind in CONDITIONS:
+                self._silent.add(kind)
             return []
         if kind in CONDITIONS:
             self._raised[kind] = start
         self._last_raise[kind] = at
         if self._suppressed[kind]:
-            message += f" ({self._suppressed.pop(kind)} more within the cool-down before this one)"
+            what = "episodes" if kind in CONDITIONS else "times"
+            message += f" (also {self._suppressed.pop(kind)} {what} within the cool-down before this alert)"
         return [Finding(kind, "raised", severity or c.severity_of(kind), start, at, self.heart_rate(at), counts,
                         message)]
 
+    def _ongoing(self, kind: str) -> bool:
+        """The condition holds now, whether or not its raise went out."""
+        return kind in self._raised or kind in self._silent
+
     def _clear(self, kind: str, at: int, message: str) -> list[Finding]:
+        self._silent.discard(kind)
         if kind not in self._raised:
             return []
         start = self._raised.pop(kind)
@@ -409,11 +418,11 @@ class AlertPolicy:
             need = len(unit) * cycles
             tail = seq[-need:]
             holds = len(tail) == need and any(tail == (unit[k:] + unit[:k]) * cycles for k in range(len(unit)))
-            if holds and kind not in self._raised:
+            if holds and not self._ongoing(kind):
                 first = self._beats[-need].peak
                 name = "Ventricular bigeminy" if kind == BIGEMINY else "Ventricular trigeminy"
                 out += self._raise(kind, first, at, f"{name}: {cycles} cycles in a row.", self._counts(first))
-            elif not holds and kind in self._raised and not self._still_patterned(seq, unit):
+            elif not holds and self._ongoing(kind) and not self._still_patterned(seq, unit):
                 out += self._clear(kind, at, f"{kind.capitalize()} ended.")
         return out
 

@@ -176,7 +176,7 @@ class StreamProcessor:
         self._recent: deque[tuple[int, str]] = deque()  # (absolute peak, label) for strips
         # counters and clocks for status
         self._lead_state = "unknown"
-        self._last_now: float | None = None
+        self._last_now = self.start_time  # a device that never sends is lost too
         self._stalled = False
         self._lost = False
         self._next_status: float | None = None
@@ -233,18 +233,17 @@ class StreamProcessor:
         """About once a second: stalls, signal loss, and the periodic status."""
         self._check_open()
         out: list[Event] = []
-        if self._last_now is not None:
-            silent = now - self._last_now
-            if silent >= self.config.stall_s and not self._stalled:
-                self._stalled = True
-                self.gaps += 1
-            if silent >= self.config.alerts.signal_lost_s and not self._lost:
-                self._lost = True
-                out += self._drain_raw(now)
-                out += self._end_segment(now, "no data from the device")
-                self._reanchor = True
-                self._lead.reset()
-                out += self._alerts(self.policy.signal_lost(self._abs_now(), silent), now)
+        silent = now - self._last_now
+        if silent >= self.config.stall_s and not self._stalled:
+            self._stalled = True
+            self.gaps += 1
+        if silent >= self.config.alerts.signal_lost_s and not self._lost:
+            self._lost = True
+            out += self._drain_raw(now)
+            out += self._end_segment(now, "no data from the device")
+            self._reanchor = True
+            self._lead.reset()
+            out += self._alerts(self.policy.signal_lost(self._abs_now(), silent), now)
         if self._next_status is None:
             self._next_status = now + self.config.status_every_s
         elif now >= self._next_status:
@@ -264,7 +263,7 @@ class StreamProcessor:
     def status(self, now: float, **extra) -> Status:
         """A summary of this device now."""
         active = self.policy.active()
-        if self._lead_state != "on":
+        if self._lead_state != "on" or self._lost:
             quality = "none"
         else:
             quality = "poor" if POOR_SIGNAL in active else "good"

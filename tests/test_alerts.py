@@ -203,7 +203,7 @@ def test_cooldown_and_disabled_types():
     config = AlertConfig(cooldown_s={FREQUENT_PVC: 10.0}, disabled=(BIGEMINY,))
     pvc = [f for f in feed_labels(AlertPolicy(config), labels) if f.type == FREQUENT_PVC]
     assert len(pvc) == 5  # first at the 7th PVC (8.6 s), then every 10 s
-    assert "more within the cool-down" in pvc[1].message
+    assert "times within the cool-down" in pvc[1].message
     assert not [f for f in feed_labels(AlertPolicy(config), labels) if f.type == BIGEMINY]
 
 
@@ -303,3 +303,12 @@ def test_alerts_do_not_depend_on_framing():
     assert {t for _, t, *_ in reference} == {PAUSE, TACHYCARDIA}
     assert decided([1000]) == reference
     assert decided(list(np.random.default_rng(5).integers(1, 400, 30))) == reference
+
+
+def test_a_condition_swallowed_by_its_cooldown_is_counted_once():
+    policy = AlertPolicy(AlertConfig(cooldown_s={BIGEMINY: 15.0}))
+    # three bigeminy episodes 0.8 s per beat: raised at 9 s, the second (17 s) swallowed, the third (27 s) raised
+    found = [f for f in feed_labels(policy, "NVNVNVNV" + "NN" + "NVNVNVNVNV" + "NN" + "NVNVNVNV" + "NN")
+             if f.type == BIGEMINY]
+    assert [(f.type, f.state) for f in found] == [(BIGEMINY, "raised"), (BIGEMINY, "cleared")] * 2
+    assert "also 1 episodes within the cool-down" in found[2].message

@@ -261,3 +261,11 @@ def test_counts_and_millivolts_round_trip():
     mv = np.array([-1.0, 0.0, 0.5, 1.2])
     assert np.allclose(kit.counts_to_mv(kit.mv_to_counts(mv)), mv, atol=kit.mv_per_count)
     assert kit.mv_to_counts(np.array([-5.0, 5.0])).tolist() == [0, 4095]  # clipped like the real ADC
+
+
+def test_a_device_that_never_sends_is_lost():
+    proc = make()
+    assert not alerts(proc.tick(T0 + 5))
+    lost = alerts(proc.tick(T0 + 10.5), SIGNAL_LOST)
+    assert len(lost) == 1 and lost[0].strip_png is None  # no signal to show
+    assert proc.status(T0 + 11).signal_quality == "none"
