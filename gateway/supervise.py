@@ -59,7 +59,8 @@ def write_config(path: str | Path, *, ws_port: int, mqtt_port: int, state_dir: s
 class GatewayProcess:
     """``python -m gateway.service --config FILE`` with a private notify socket."""
 
-    def __init__(self, config: str | Path, log: str | Path, env: dict[str, str] | None = None):
+    def __init__(self, config: str | Path, log: str | Path, env: dict[str, str] | None = None,
+                 cpus: set[int] | None = None):
         self.config = Path(config)
         self.log = Path(log)
         self.status = ""
@@ -72,6 +73,7 @@ class GatewayProcess:
         self._socket.settimeout(0.2)
         self._env = {**os.environ, **(env or {}), "NOTIFY_SOCKET": str(self._notify_path)}
         self._env.pop("JOURNAL_STREAM", None)  # the child logs to our file, not the journal
+        self.cpus = cpus  # pin the gateway (all its threads) to these CPUs, e.g. one core for benchmarks
         self.process: subprocess.Popen | None = None
         self._listener: threading.Thread | None = None
 
@@ -79,7 +81,8 @@ class GatewayProcess:
         """Start the gateway and wait for ``READY=1``; raise with its log if it exits first."""
         self._log_file = open(self.log, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "gateway.service", "--config", str(self.config)],
-                                        stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env)
+                                        stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env,
+                                        preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
         self._listener = threading.Thread(target=self._listen, daemon=True)
         self._listener.start()
         deadline = time.monotonic() + timeout
