@@ -112,7 +112,6 @@ class SpscRing {
 
   // Items queued (a snapshot; exact from either side's own point of view).
   uint32_t size() const { return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire); }
-  static uint32_t capacity() { return N; }
   // Items refused because the ring was full, since construction.
   uint32_t overflows() const { return overflows_.load(std::memory_order_relaxed); }
 
