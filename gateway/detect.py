@@ -62,9 +62,9 @@ class RPeakDetector:
     DIP = 3.0
     DIP_S = 0.3
     #: ventricular flutter/fibrillation and sustained noise: a QRS stands out of a
-    #: rhythm whose slope is mostly near zero; if, over the QUIET_S before it, less
-    #: than QUIET_MIN of the samples have a slope below QUIET_LEVEL of its own
-    #: slope, the candidate is part of an oscillation, not a beat
+    #: rhythm whose slope is mostly near zero; if, from QUIET_S before it to the
+    #: look-ahead after it, less than QUIET_MIN of the samples have a slope below
+    #: QUIET_LEVEL of its own slope, the candidate is part of an oscillation
     QUIET_S = 2.0
     QUIET_LEVEL = 0.1
     QUIET_MIN = 0.3
@@ -217,8 +217,8 @@ class RPeakDetector:
         if e < self.DIP * floor:
             return None  # no quiet on one side: noise burst or flutter, not a QRS
         slope = float(np.abs(self._span(self._d, self._m0, c - self._sl, c + self._sl + 1)[0]).max())
-        before = np.abs(self._span(self._d, self._m0, c - self._quiet, c)[0])
-        if before.size and np.mean(before < self.QUIET_LEVEL * slope) < self.QUIET_MIN:
+        around = np.abs(self._span(self._d, self._m0, c - self._quiet, c + self._look)[0])
+        if np.mean(around < self.QUIET_LEVEL * slope) < self.QUIET_MIN:
             return None  # part of an oscillation (flutter, fibrillation, noise)
         thr1 = self._npk + self.THR1 * (self._spk - self._npk)
         thr2 = self.THR2 * thr1
