@@ -10,8 +10,11 @@ the reference annotations:
 * pauses: reference RR intervals > 3 s (beat annotations) vs raised
   ``pause`` alerts (a pause alert matches a reference pause if its start
   lies within 1 s of the beat that begins it);
-* flutter: reference ``(VFL`` episodes vs raised ``ventricular_fibrillation``
-  alerts (matched if raised during the episode or within 4 s after it).
+* flutter: reference ``(VFL`` episodes vs ``ventricular_fibrillation`` alerts
+  (an episode is found if an alert is active, raised and not yet cleared,
+  at some time during it or within 4 s after it; an alert raised outside
+  every episode is a false one).  RR intervals spanning a flutter episode
+  are not counted as reference pauses (flutter has no beat labels).
 
 Beat-label alerts (PVCs, runs, patterns, APBs) depend on the classifier:
 with the shipped model they measure the model; without one a stand-in
@@ -58,13 +61,16 @@ def run(args: tuple[str, str, str]) -> dict:
     raised = [a for a in analysis.alerts if a.state == "raised"]
     ann = wfdb.rdann(str(path), "atr")
     beats = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in REFERENCE_BEATS]) / ann.fs
-    ref_pauses = [float(a) for a, b in zip(beats[:-1], beats[1:]) if b - a > 3.0]
+    episodes = reference_episodes(str(path))
+    ref_pauses = [float(a) for a, b in zip(beats[:-1], beats[1:])  # flutter has no beat labels: not a pause
+                  if b - a > 3.0 and not any(s < b and a < e for s, e in episodes)]
     our_pauses = [a.start for a in raised if a.type == PAUSE]
     found_pauses = sum(any(abs(p - q) <= 1.0 for q in our_pauses) for p in ref_pauses)
     false_pauses = sum(not any(abs(p - q) <= 1.0 for q in ref_pauses) for p in our_pauses)
-    episodes = reference_episodes(str(path))
     vf_times = [a.time for a in raised if a.type == VF]
-    found_vf = sum(any(s <= t <= e + 4 for t in vf_times) for s, e in episodes)
+    cleared = [a.time for a in analysis.alerts if a.type == VF and a.state == "cleared"]
+    active = [(t, min([c for c in cleared if c >= t], default=analysis.duration)) for t in vf_times]
+    found_vf = sum(any(t0 <= e + 4 and s <= t1 for t0, t1 in active) for s, e in episodes)
     false_vf = sum(not any(s <= t <= e + 4 for s, e in episodes) for t in vf_times)
     return dict(record=record, counts=Counter(a.type for a in raised), ref_pauses=len(ref_pauses),
                 found_pauses=found_pauses, false_pauses=false_pauses, episodes=len(episodes), found_vf=found_vf,

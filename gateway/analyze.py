@@ -13,7 +13,8 @@ score against the reference ``.atr``:
 * every rhythm alert: a ``+`` rhythm annotation at the alert's start whose
   aux names the rhythm -- ``(VFL`` flutter/fibrillation, ``(VT`` ventricular
   run, ``(B`` bigeminy, ``(T`` trigeminy, ``(SBR`` bradycardia, ``(SVTA``
-  tachycardia -- and ``(N`` where it cleared;
+  tachycardia -- and ``(N`` where it cleared (at the end of the 1 s frame
+  in which the end was decided);
 * other alerts (pause, frequent PVCs, lead off ...): a ``"`` comment
   annotation with aux ``alert:<type>``.
 
@@ -89,8 +90,8 @@ def write_annotations(record: str, fs: int, beats: list[Beat], alerts: list[Aler
     rows: list[tuple[int, int, str, str]] = []  # (sample, order, symbol, aux)
     for b in beats:
         rows.append((_to_record(b.sample, fs), 1, LABEL_CODE.get(b.label, b.label), ""))
-    for a in alerts:
-        at = _to_record(int(round(a.start * MODEL_FS)), fs)
+    for a in alerts:  # the processor's clock starts at 0, so times are seconds into the record
+        at = _to_record(int(round((a.start if a.state == "raised" else a.time) * MODEL_FS)), fs)
         if a.type in RHYTHM_AUX:
             rows.append((at, 0, "+", RHYTHM_AUX[a.type] if a.state == "raised" else "(N"))
         elif a.state == "raised":

@@ -61,3 +61,13 @@ def test_cli_writes_the_file_and_prints_a_summary(tmp_path, capsys, monkeypatch)
     assert (tmp_path / "e100.ecg").is_file()
     assert main([str(tmp_path / "nothere"), "--out", str(tmp_path)]) == 2
     assert "nothere" in capsys.readouterr().err
+
+
+def test_rhythm_annotations_open_before_they_close(e233):
+    _, out = e233
+    ann = wfdb.rdann(str(out / "e233"), "ecg")
+    rhythm = [(s, aux) for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note) if sym == "+"]
+    opened = [s for s, aux in rhythm if aux != "(N"]
+    closed = [s for s, aux in rhythm if aux == "(N"]
+    assert len(opened) == len(closed) >= 2  # the run and the trigeminy each open and close
+    assert rhythm[0][1] != "(N" and all(any(c > o for c in closed) for o in opened)
