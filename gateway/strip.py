@@ -78,6 +78,6 @@ def render_strip(signal: np.ndarray, beats: Sequence[tuple[int, str]], caption: 
     if caption:
         draw.text((2, c.height - CAPTION_BAND), caption, fill=INK, font=font)
     buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=True)
+    image.save(buf, format="PNG")
     return buf.getvalue()
 
