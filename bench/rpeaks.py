@@ -146,7 +146,7 @@ def totals(results: dict[str, tuple[int, dict[str, Score]]], names: list[str]) -
 
 def summary_table(results: dict[str, tuple[int, dict[str, Score]]]) -> list[str]:
     groups = [("all", sorted(results))]
-    for label, names in (("DS1 (tuned on)", DS1), ("DS2 (never tuned on)", DS2), ("paced", PACED)):
+    for label, names in (("DS1, tuned on", DS1), ("DS2, never tuned on", DS2), ("paced", PACED)):
         present = [n for n in names if n in results]
         if present:
             groups.append((label, present))
@@ -157,7 +157,7 @@ def summary_table(results: dict[str, tuple[int, dict[str, Score]]]) -> list[str]
         beats, tot = totals(results, names)
         for d in DETECTORS:
             s = tot[d]
-            lines.append(f"| {label} ({len(names)}) | {d} | {beats} | {s.se(150):.2f} | {s.ppv(150):.2f} | "
+            lines.append(f"| {label}: {len(names)} | {d} | {beats} | {s.se(150):.2f} | {s.ppv(150):.2f} | "
                          f"{s.f1(150):.2f} | {s.se(50):.2f} | {s.ppv(50):.2f} | {s.f1(50):.2f} | {s.fp_vfl} | "
                          f"{s.seconds / len(names):.2f} |")
     return lines

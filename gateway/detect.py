@@ -68,8 +68,8 @@ class RPeakDetector:
     QUIET_S = 2.0
     QUIET_LEVEL = 0.1
     QUIET_MIN = 0.3
-    #: absolute envelope floor, mV^2 (a ~0.05 mV QRS); below it nothing is a beat
-    MIN_ENERGY = 0.02
+    #: absolute envelope floor, mV^2 (a QRS of about 0.03 mV); below it nothing is a beat
+    MIN_ENERGY = 0.005
     #: the R wave is searched within R_HALF_S of the energy peak ...
     R_HALF_S = 0.04
     #: ... and is the positive peak unless the negative one is 1 / UPRIGHT times deeper

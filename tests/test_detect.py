@@ -81,6 +81,14 @@ def test_reset_starts_a_new_segment_from_index_zero():
     assert np.array_equal(first, again)
 
 
+@pytest.mark.parametrize("gain", [0.25, 4.0])
+@pytest.mark.parametrize("name", ["e233", "e203"])
+def test_the_device_gain_does_not_matter(name, gain):
+    """Thresholds adapt to the signal: a front end 4 times weaker or stronger finds the same peaks."""
+    y, _ = fixture(name)
+    assert np.array_equal(detect_rpeaks(gain * y), detect_rpeaks(y))
+
+
 # --------------------------------------------------- accuracy on MIT-BIH
 #: excerpts with beats throughout (e207's flutter is tested separately)
 SCORED = ["e100", "e102", "e105", "e109", "e114", "e118", "e119", "e203", "e208", "e232", "e233"]
