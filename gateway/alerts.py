@@ -383,7 +383,7 @@ class AlertPolicy:
             due = ref + self._s(seconds) + self._beat_delay
             if at > due and kind not in self._raised:
                 quality = " (signal quality poor: may be artefact)" if POOR_SIGNAL in self._raised else ""
-                out += self._raise(kind, ref, due, f"No beat for {seconds:.0f} s{quality}.", self._counts(ref))
+                out += self._raise(kind, ref, due, f"No beat for {seconds:g} s{quality}.", self._counts(ref))
         return out
 
 
