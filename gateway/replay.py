@@ -93,8 +93,8 @@ async def replay(url: str, device: str, token: str, counts: np.ndarray, rate: in
     period = per_frame / rate / speed if speed > 0 else 0.0
     result = ReplayResult()
     headers = {"X-ECG-Device": device, "X-ECG-Token": token}
-    started = time.monotonic()
     async with connect(stream_url(url, rate, bits, fmt), additional_headers=headers, compression=None) as ws:
+        started = time.monotonic()  # the schedule starts when the stream is open
         listener = asyncio.create_task(_listen(ws, result, on_error))
         try:
             for seq in range(math.ceil(counts.size / per_frame)):

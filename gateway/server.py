@@ -109,13 +109,21 @@ class DeviceSession:
     processor: Processor
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
     connection: ServerConnection | None = None
+    waiting_since: float | None = None  # arrival time of the oldest op in the queue
     processing_since: float | None = None  # arrival time of the oldest op being processed
     tick_queued: bool = False
     worker: asyncio.Task | None = None
 
+    async def put(self, op: _Op) -> None:
+        """Queue work; waits (and so stops reading the socket) while the queue is full."""
+        await self.queue.put(op)
+        if self.waiting_since is None:
+            self.waiting_since = op.now
+
     def lag(self, now: float) -> float:
         """How far processing is behind arrival, seconds (0 when idle)."""
-        return now - self.processing_since if self.processing_since is not None else 0.0
+        oldest = [t for t in (self.processing_since, self.waiting_since) if t is not None]
+        return now - min(oldest) if oldest else 0.0
 
     def run(self, ops: list[_Op]) -> list[Event]:
         """Apply ops to the processor in order (in a worker thread or on the loop)."""
@@ -173,6 +181,7 @@ class IngestServer:
             if not (session.tick_queued or session.queue.full()):  # a busy worker ticks with its next batch
                 session.tick_queued = True
                 session.queue.put_nowait(_Op("tick", now))
+                session.waiting_since = session.waiting_since or now
 
     def stats(self, now: float) -> dict[str, float]:
         """Totals for the service's status line and the benchmarks."""
@@ -243,7 +252,7 @@ class IngestServer:
             session.worker = asyncio.create_task(self._work(session), name=f"processor {params.device_id}")
             self.sessions[params.device_id] = session
         else:
-            await session.queue.put(_Op("gap", now))  # no beat spans the reconnection
+            await session.put(_Op("gap", now))  # no beat spans the reconnection
         session.connection = ws
         return session
 
@@ -259,7 +268,7 @@ class IngestServer:
                 frame = decoder.decode(message)
             except FrameError as e:
                 self.counts["bad_frames"] += 1
-                await session.queue.put(_Op("bad_frame", now))  # counted in the device's status
+                await session.put(_Op("bad_frame", now))  # counted in the device's status
                 await ws.send(e.reply())
                 if bad.add(now) > limits.bad_frames:
                     log.warning("device %s: too many bad frames (last: %s); closing", session.device_id, e.reason,
@@ -277,8 +286,8 @@ class IngestServer:
             self.counts["samples"] += frame.samples.size
             if frame.missing:
                 self.counts["lost_frames"] += frame.missing
-                await session.queue.put(_Op("gap", now, missing=frame.missing))
-            await session.queue.put(_Op("feed", now, frame.samples, frame.lead_off))
+                await session.put(_Op("gap", now, missing=frame.missing))
+            await session.put(_Op("feed", now, frame.samples, frame.lead_off))
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -289,7 +298,7 @@ class IngestServer:
             while not session.queue.empty():
                 ops.append(session.queue.get_nowait())
             session.tick_queued = False
-            session.processing_since = ops[0].now
+            session.processing_since, session.waiting_since = session.waiting_since, None
             ops = _merge_legacy(ops)
             try:
                 events = await self._run(session, ops)
@@ -324,6 +333,6 @@ class IngestServer:
         """Finish a session's processor (its last beats and alerts) and forget the session."""
         if self.sessions.get(session.device_id) is session:
             del self.sessions[session.device_id]
-        await session.queue.put(_Op("close", now))
+        await session.put(_Op("close", now))
         if session.worker is not None:
             await session.worker

@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ecg-gateway", description="ECG edge gateway: WebSocket devices in, "
                                      "MQTT alerts out (see deploy/gateway.example.toml)")
     parser.add_argument("--config", required=True, help="the gateway's TOML configuration file")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the configuration and the model, print a summary and exit")
     parser.add_argument("--version", action="version", version=f"ecg-gateway {__version__}")
     args = parser.parse_args(argv)
     try:
@@ -170,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, OSError) as e:
         log.error("cannot load the model: %s", e)
         return 3
+    if args.check:
+        print(f"configuration OK: {len(config.devices)} devices ({', '.join(config.patients()) or 'no patients'}), "
+              f"ws://{config.server.host}:{config.server.port}/v1/stream, MQTT {config.mqtt.host}:{config.mqtt.port} "
+              f"prefix {config.mqtt.prefix!r}, model {classifier.version}, state in {config.state.dir}")
+        return 0
     notifier = Notifier()
     if notifier.watchdog_interval and notifier.watchdog_interval < TICK:
         log.warning("WatchdogSec is shorter than %g s; the watchdog may fire", 2 * TICK)

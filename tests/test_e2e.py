@@ -195,6 +195,15 @@ def test_a_configuration_error_stops_the_gateway_naming_the_key(tmp_path):
     assert 'mqtt.port: expected an integer 1..65535, got "abc"' in run.stderr
 
 
+def test_check_validates_the_configuration_and_the_model_and_exits(tmp_path):
+    config = write_config(tmp_path / "gateway.toml", ws_port=9999, mqtt_port=1883, state_dir=tmp_path / "state",
+                          devices=[KIT1], sections={"model": {"path": str(TINY_MODEL)}})
+    run = subprocess.run([sys.executable, "-m", "gateway.service", "--config", str(config), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "configuration OK: 1 devices (p1)" in run.stdout and "tiny-" in run.stdout
+    assert KIT1.token not in run.stdout + run.stderr
+
+
 def test_availability_is_online_while_running_offline_after_sigterm_and_after_a_crash(gateways, subscribe):
     topic = "ecg/_gateway/gw-e2e/availability"
     gateway = gateways.start()

@@ -349,3 +349,19 @@ def test_frames_wait_in_the_socket_rather_than_being_dropped_when_the_processor_
 
     run(scenario())
 
+
+
+def test_the_lag_says_how_far_processing_is_behind_the_arrival_of_frames():
+    async def scenario():
+        async with Harness(feed_delay={"kit1": 0.2}) as h:
+            async with connect(h.url()) as ws:
+                assert h.server.stats(time.time())["lag"] == 0.0
+                for seq in range(5):  # one second of processing for frames that arrive at once
+                    await ws.send(encode_frame(seq, np.array([seq, seq])))
+                await asyncio.sleep(0.6)
+                assert 0.4 < h.server.stats(time.time())["lag"] < 1.0
+                await h.settle(lambda: len(h.processors[0].calls) == 5, timeout=5)
+                await asyncio.sleep(0.05)
+                assert h.server.stats(time.time())["lag"] == 0.0
+
+    run(scenario())
