@@ -1,22 +1,31 @@
 """Real-time R-peak detector on the conditioned 360 Hz signal (numpy only).
 
-Why this design:
+Why this design (parameters chosen on the MIT-BIH DS1 records only, see
+``python -m bench.rpeaks`` and docs/rpeaks.md):
 
-* QRS energy envelope ``m`` = centred moving sum of the squared slope
+* QRS envelope: centred 100 ms moving sum ``m`` of the squared slope
   ``y[n+k] - y[n-k]`` (a band-pass peaking near 22 Hz, where QRS energy
-  lives and P/T waves do not).  Candidates are local maxima of ``m``.
+  lives and P/T waves do not).  Candidates are the local maxima of ``m``
+  within +-200 ms (the refractory period).  Levels and thresholds use
+  ``sqrt(m)``, an amplitude, so wide low-slope ectopic beats are not
+  squared out of sight.
 * Adaptive thresholds (Pan & Tompkins 1985): running signal and noise peak
-  levels, so the device gain does not matter; a lower second threshold
-  catches small beats when the rhythm says one is due (search-back, done
-  forwards with a bounded look-ahead instead of waiting 1.66 RR).
-* T waves: a candidate soon after a beat with much less slope is noise.
-* Noise, flutter and electrode-off: a QRS is a burst of slope between
-  quiet stretches; a candidate whose envelope does not stand well above the
-  envelope's minimum on *both* sides (noise burst, sine-like ventricular
-  flutter) or is below an absolute floor (flat line, signal pinned at a
-  rail) is not a beat.
-* The reported index is the R peak itself: the largest deflection of the
-  filtered signal near the energy peak, positive or negative.
+  levels, so the gain of the front end does not matter; a lower second
+  threshold catches a small beat once the rhythm says one is due
+  (search-back done forwards within the bounded look-ahead, rather than
+  waiting 1.66 RR and going back).
+* T waves: a candidate within 360 ms of a beat with less than half its
+  slope is a T wave.
+* Noise bursts, ventricular flutter/fibrillation, electrode off: a QRS is a
+  burst of slope in a mostly quiet signal.  A candidate is refused if its
+  envelope does not stand DIP times above the envelope's minimum on both
+  sides, if less than QUIET_MIN of the samples from 2 s before it to the
+  look-ahead after it have a slope below QUIET_LEVEL of its own (an
+  oscillation, not a beat), or if it is below an absolute floor (flat line,
+  signal pinned at a rail).
+* The reported index is the R peak itself, where MIT-BIH marks it: the
+  positive peak within 40 ms of the envelope peak, unless the negative one
+  is clearly deeper (then the negative QRS, e.g. a PVC, is the peak).
 
 Streaming equals offline bit for bit: every feature sample is computed
 from a fixed neighbourhood with a fixed order of float operations, and
@@ -41,7 +50,9 @@ class RPeakDetector:
     """Streaming R-peak detector: filtered samples in, R-peak sample indices out.
 
     ``lookahead`` is the largest number of samples after an R peak that the
-    detector must have seen before it reports that peak (0.48 s at 360 Hz).
+    detector must have seen before it reports that peak: 162 samples
+    (0.45 s) at 360 Hz.  ``flush`` reports the rest at the end of a segment
+    and resets; ``reset`` starts a new segment (indices restart at 0).
     """
 
     #: slope span: y[n+k] - y[n-k] peaks at fs / (4k) Hz (22.5 Hz at 360 Hz)
@@ -50,7 +61,7 @@ class RPeakDetector:
     ENERGY_HALF_S = 0.05
     #: candidates are the largest energy within +-200 ms (refractory period)
     REFRACTORY_S = 0.2
-    #: how far ahead a decision may look (search-back, P-wave check)
+    #: how far ahead a decision may look (noise and flutter checks, search-back)
     LOOK_S = 0.35
     #: a candidate's slope is the largest |slope| within this distance of its energy peak
     SLOPE_HALF_S = 0.07
@@ -110,8 +121,8 @@ class RPeakDetector:
         self._m0 = 0
         self._scan = 0  # next index to test as a candidate
         self._pending: list[int] = []  # candidates found, not yet decided
-        self._spk: float | None = None  # running QRS energy level
-        self._npk = 0.0  # running noise energy level
+        self._spk: float | None = None  # running QRS level, sqrt of the envelope
+        self._npk = 0.0  # running noise level, same unit
         self._rr: list[int] = []  # recent RR intervals (in samples)
         self._last_c: int | None = None  # energy peak of the last beat
         self._last_slope = 0.0
