@@ -24,7 +24,6 @@ import sqlite3
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -95,9 +94,7 @@ class Gateway:
         self.publisher = Publisher(broker, self.outbox, topics, c.patients(), beat_stream=c.mqtt.beat_stream,
                                    discovery_prefix=c.mqtt.discovery_prefix if c.mqtt.ha_discovery else None,
                                    alert_types=ALERT_TYPES, model_version=self.classifier.version)
-        threads = c.server.processing_threads
-        executor = ThreadPoolExecutor(threads, thread_name_prefix="processor") if threads else None
-        self.server = IngestServer(c.server, c.devices, self.make_processor, self.publisher, executor)
+        self.server = IngestServer(c.server, c.devices, self.make_processor, self.publisher)
         self.publisher.start()
         self.port = await self.server.start()
         log.info("listening on ws://%s:%d/v1/stream for %d devices; MQTT %s:%d prefix %r; model %s",
@@ -114,8 +111,6 @@ class Gateway:
         await self.server.close()
         self.notifier.notify(STATUS=f"stopping: waiting for the broker to take {self.outbox_depth()} alerts")
         left = await self.publisher.stop(c.mqtt.drain_timeout)
-        if executor:
-            executor.shutdown()
         self.outbox.close()
         if left:
             log.warning("%d alerts wait in the outbox for the next start", left)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -71,10 +70,9 @@ class Harness:
         self.processors: list[RecordingProcessor] = []
         self.sink = RecordingSink()
         self.feed_delay = feed_delay or {}
-        self.executor = ThreadPoolExecutor(threads) if threads else None
         config = ServerConfig(host="127.0.0.1", port=0, limits=limits, max_frame_bytes=max_frame_bytes,
-                              legacy_rate=250)
-        self.server = IngestServer(config, DEVICES, self._make, self.sink, self.executor)
+                              legacy_rate=250, processing_threads=threads)
+        self.server = IngestServer(config, DEVICES, self._make, self.sink)
 
     def _make(self, params, device, now):
         p = RecordingProcessor(params, device, now, self.feed_delay.get(params.device_id, 0.0))
@@ -87,8 +85,6 @@ class Harness:
 
     async def __aexit__(self, *exc):
         await self.server.close()
-        if self.executor:
-            self.executor.shutdown()
 
     def url(self, device="kit1", token="secret-1", **query) -> str:
         q = "&".join(f"{k}={v}" for k, v in {"device": device, "token": token, **query}.items())
@@ -318,17 +314,19 @@ def test_a_slow_processor_does_not_hold_up_another_device_or_the_event_loop():
         async with Harness(feed_delay={"kit1": 0.3}, threads=2) as h:
             async with connect(h.url()) as slow, connect(h.url("kit2", "secret-2")) as fast:
                 for seq in range(5):
-                    await slow.send(encode_frame(seq, np.array([seq])))
+                    await slow.send(encode_frame(seq, np.array([seq, seq])))
+                await asyncio.sleep(0.05)  # kit1's job has started
                 started = time.monotonic()
                 worst_tick = 0.0
                 for seq in range(20):
                     t = time.monotonic()
-                    await fast.send(encode_frame(seq, np.array([seq])))
+                    await fast.send(encode_frame(seq, np.array([seq, seq])))
                     await asyncio.sleep(0.01)
                     worst_tick = max(worst_tick, time.monotonic() - t)
-                await h.settle(lambda: len([p for p in h.processors if p.params.device_id == "kit2"][0].calls) == 20)
+                by_device = {p.params.device_id: p for p in h.processors}
+                await h.settle(lambda: len(by_device["kit2"].fed()) == 40)
                 elapsed = time.monotonic() - started
-                slow_done = len([p for p in h.processors if p.params.device_id == "kit1"][0].calls)
+                slow_done = len(by_device["kit1"].calls)
             assert elapsed < 0.9 and slow_done < 5  # kit2 finished while kit1 was still busy
             assert worst_tick < 0.15
 
