@@ -402,8 +402,8 @@ class StreamProcessor:
         for at, kind, payload in items:
             if kind == 0:
                 p, label, c = payload
+                rr = None if self._prev_peak is None else p - self._prev_peak
                 out.append(self._beat(p, label, c))
-                rr = None if out[-1].rr is None else int(round(out[-1].rr * MODEL_FS))
                 self._recent.append((seg + p, label))
                 out += self._alerts(self.policy.beat(at, seg + p, None if label == "?" else label, rr), now)
             else:
