@@ -49,8 +49,6 @@ class ReplayResult:
 def record_counts(record: str, rate: int | None = None, start: float = 0.0, duration: float | None = None,
                   gain: float = REPLAY_GAIN, bits: int = 12) -> tuple[np.ndarray, int]:
     """The record's preferred lead as ADC counts at ``rate`` (the record's own rate if None)."""
-    from scipy.signal import resample_poly
-
     from .errors import SignalError
 
     header_fs = _record_fs(record)
@@ -62,6 +60,8 @@ def record_counts(record: str, rate: int | None = None, start: float = 0.0, dura
     rate = rate or rec.fs
     mv = rec.signal
     if rate != rec.fs:
+        from scipy.signal import resample_poly
+
         ratio = Fraction(rate, rec.fs)
         mv = resample_poly(mv, ratio.numerator, ratio.denominator)
     mv = np.nan_to_num(mv, nan=0.0)

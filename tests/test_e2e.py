@@ -119,6 +119,17 @@ def test_the_legacy_one_sample_per_frame_form_works_end_to_end(gateways, subscri
     assert final["bad_frames"] == 0 and final["patient_id"] == "p1"
 
 
+def test_a_device_at_another_rate_streams_json_frames_end_to_end(gateways, subscribe):
+    gateways.start()
+    sub = subscribe(["ecg/p2/status"])
+    counts, rate = record_counts(str(FIXTURES / "e100"), rate=250, duration=20, gain=KIT2.gain)
+    result = asyncio.run(replay(gateways.url, KIT2.device_id, KIT2.token, counts, rate, fmt="text", speed=4))
+    assert (result.close_code, result.errors, result.samples) == (1000, 0, 20 * 250)
+    final = [json.loads(m.payload) for m in sub.drain(1.0)][-1]
+    _, times = reference_beats("e100")
+    assert abs(final["beats"] - int((times < 20).sum())) <= 2
+
+
 def test_an_alert_raised_while_the_broker_is_down_arrives_after_it_restarts(gateways, mosquitto, subscribe):
     gateway = gateways.start()
     sub = subscribe(["ecg/p1/alert"], session=True)  # the caregiver's phone keeps a session
