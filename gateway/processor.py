@@ -268,9 +268,10 @@ class StreamProcessor:
         else:
             quality = "poor" if POOR_SIGNAL in active else "good"
         last = self._time_of(self._abs_now()) if self._dev_n else None
+        rate = None if quality == "none" else self.policy.heart_rate(self._abs_now())
         return Status(
             device_id=self.stream.device_id, patient_id=self.stream.patient_id, time=float(now),
-            heart_rate=self.policy.heart_rate(), signal_quality=quality, lead=self._lead_state,
+            heart_rate=rate, signal_quality=quality, lead=self._lead_state,
             beats=self.beats, beat_counts=dict(self.beat_counts), alerts=self.alerts, gaps=self.gaps,
             bad_frames=self.bad_frames, model_version=self.classifier.version,
             extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),

@@ -146,9 +146,13 @@ def test_lead_off_flag_stops_beats_and_raises_then_clears(e100_counts):
     for i in range(0, e100_counts.size, 36):
         off = 360 * 10 <= i < 360 * 18
         events += proc.feed(e100_counts[i:i + 36], T0 + (i + 36) / 360, lead_off=off)
+        if i == 360 * 9:
+            assert proc.status(T0 + 9).heart_rate > 50
         if i == 360 * 15:
             assert proc.status(T0 + 15).lead == "off"
             assert proc.status(T0 + 15).signal_quality == "none"
+        if i == 360 * 17:
+            assert proc.status(T0 + 17).heart_rate is None  # no rate to show while the lead is off
     events += proc.close(T0 + 30)
     inside = [b for b in beats(events) if 10.0 <= b.time - T0 <= 18.0]
     assert inside == []
