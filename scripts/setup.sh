@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 extras="${1:-litert,systemd}"
 
 apt_packages=(python3-venv python3-dev build-essential pkg-config libsystemd-dev
-              mosquitto mosquitto-clients systemd)
+              mosquitto mosquitto-clients systemd openssl g++)
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${apt_packages[@]}"; do
