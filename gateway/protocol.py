@@ -141,7 +141,7 @@ def parse_handshake(path: str, headers: Mapping[str, str], legacy_rate: int) -> 
     else:
         rate = _whole(rate_text, "rate", 50, 10_000)
     bits_text = _declared(query, headers, "bits", "X-ECG-Bits")
-    bits = 12 if bits_text is None else _whole(bits_text, "bits", 8, 16)
+    bits = 12 if bits_text is None else _whole(bits_text, "bits", 8, 15)  # samples travel as int16
     leadoff_text = _declared(query, headers, "leadoff", "X-ECG-Leadoff") or "0"
     if leadoff_text not in ("0", "1"):
         raise HandshakeError(400, f"leadoff: expected 0 or 1, got {leadoff_text!r}")

@@ -121,7 +121,7 @@ def test_a_wrong_token_or_unknown_device_is_refused_before_the_socket_opens(devi
 
 
 @pytest.mark.parametrize("query,reason", [({"rate": "abc"}, "rate"), ({"rate": "20"}, "rate"),
-                                          ({"bits": "17"}, "bits"), ({"format": "csv"}, "format"),
+                                          ({"bits": "16"}, "bits"), ({"format": "csv"}, "format"),
                                           ({"leadoff": "yes"}, "leadoff")])
 def test_a_bad_declaration_is_refused_with_400_and_the_reason(query, reason):
     async def scenario():
