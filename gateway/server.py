@@ -170,7 +170,7 @@ class IngestServer:
     """``ws://host:port/v1/stream``: authenticates devices, parses frames, drives their processors."""
 
     def __init__(self, config: ServerConfig, devices: Mapping[str, DeviceConfig], make_processor: ProcessorFactory,
-                 sink: EventSink, clock: Callable[[], float] = time.time):
+                 sink: EventSink, *, clock: Callable[[], float] = time.time):
         self.config = config
         self.devices = devices
         self.make_processor = make_processor
