@@ -71,6 +71,19 @@ def test_no_peak_comes_later_than_the_stated_lookahead():
     assert len(late) > 20 and max(late) <= det.lookahead
 
 
+def test_empty_and_short_segments():
+    """Nothing in, nothing out; a segment shorter than the look-ahead still gives its beat at flush."""
+    det = RPeakDetector()
+    assert det.process(np.empty(0)).dtype == np.int64 and det.flush().size == 0
+    y, ref = fixture("e100")
+    first = int(ref[1])
+    short = y[first - 100: first + 60]  # one beat, 60 samples before the end
+    assert short.size < 100 + det.lookahead
+    assert det.process(short).size == 0
+    peaks = det.flush()
+    assert peaks.size == 1 and abs(int(peaks[0]) - 100) <= 3
+
+
 def test_reset_starts_a_new_segment_from_index_zero():
     y, _ = fixture("e100")
     det = RPeakDetector()
