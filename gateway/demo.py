@@ -74,7 +74,7 @@ def run_demo(record: Path, speed: float, strips: Path, workdir: Path, model: Pat
             print(f"[demo] {line}", flush=True)
         time.sleep(2.0)  # the last alerts of the record travel through MQTT
         print(f"[demo] gateway status: {gateway.status}", flush=True)
-        print(f"[demo] stopping: gateway (SIGTERM) ...", flush=True)
+        print("[demo] stopping: gateway (SIGTERM) ...", flush=True)
         code = gateway.stop()
         gateway = None
         print(f"[demo] ecg-gateway exited with {code}", flush=True)
