@@ -66,6 +66,8 @@ def run_demo(record: Path, speed: float, strips: Path, workdir: Path, model: Pat
         relay = threading.Thread(target=_relay, args=(alerts.stdout, "[alert] ", received), daemon=True)
         relay.start()
         print(f"[demo] ecg-replay: streaming {record.name} at {speed:g}x real time ...", flush=True)
+        if speed != 1:
+            print(f"[demo] (alert times are ECG times: they run {speed:g}x faster than the clock)", flush=True)
         replay = subprocess.run([sys.executable, "-m", "gateway.replay", str(record),
                                  "--url", f"ws://127.0.0.1:{ws_port}/v1/stream", "--device", device.device_id,
                                  "--token", device.token, "--speed", str(speed), "--gain", str(REPLAY_GAIN)],
