@@ -309,3 +309,38 @@ def test_an_aami_run_reports_ec57_gross_statistics(aami5_all):
     assert set(data["figures"]["ec57"]) == {"VEB", "SVEB"}
     assert data["heldout"] == "validation" and data["anchors"] == []
     assert "VEB" in (report / "report.md").read_text()
+
+
+# -- prior correction ----------------------------------------------------------------
+
+def test_prior_correction_with_tau_one_undoes_balanced_sampling_and_tau_zero_changes_nothing():
+    from training.prior import apply_offsets, log_offsets
+
+    counts = np.array([900, 100])
+    flat = np.array([[0.5, 0.5]])
+    np.testing.assert_allclose(apply_offsets(flat, log_offsets(counts, 0.0, 1.0)), [[0.9, 0.1]])
+    np.testing.assert_allclose(apply_offsets(flat, log_offsets(counts, 0.5, 1.0)), [[0.75, 0.25]])
+    np.testing.assert_allclose(log_offsets(counts, 0.0, 0.0), [0.0, 0.0])
+
+
+def test_tau_is_chosen_by_validation_macro_f1():
+    from training.prior import choose_tau
+
+    # a model that over-calls the rare class 1: correcting towards the natural prior helps
+    proba = np.array([[0.45, 0.55]] * 8 + [[0.2, 0.8]] * 2)
+    labels = np.array([0] * 8 + [1] * 2)
+    tau, scores = choose_tau(proba, labels, np.array([800, 200]), 0.0, ["a", "b"])
+    assert tau > 0 and scores[tau] == pytest.approx(1.0) and scores[0.0] < 1.0
+
+
+def test_offsets_folded_into_the_model_equal_adjusting_its_probabilities():
+    pytest.importorskip("tensorflow")
+    from training.model import build_model
+    from training.prior import apply_offsets, fold_into_model
+
+    model = build_model(3, seed=1)
+    x = np.random.default_rng(0).integers(0, 256, (4, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    offsets = np.array([0.5, -0.2, -0.3])
+    fold_into_model(model, offsets)
+    np.testing.assert_allclose(model.predict(x, verbose=0), apply_offsets(before, offsets), rtol=1e-4, atol=1e-6)

@@ -261,7 +261,7 @@ def render_markdown(r: dict, notes: str | None) -> str:
               f"- Speed: float TFLite, 1 thread on this x86 machine: {lat['x86_float_min_ms']:.2f} ms per beat "
               f"(median {lat['x86_float_median_ms']:.2f} ms on the shared machine). Pi 4 estimate: "
               f"{lat['pi4_est_ms_from_x86']:.1f} ms (x86 x {lat['pi4_factor']:g}, a pessimistic core-for-core "
-              f"factor) and {lat['pi4_est_ms_from_macs']:.1f} ms ({lat['macs'] / 1e6:.1f} M MACs at 1 G MAC/s); "
+              f"factor) and {lat['pi4_est_ms_from_macs']:.1f} ms ({lat['macs'] / 1e6:.1f} M MACs at 3 G MAC/s); "
               "see training/latency.py for the assumptions.", "",
               "## Misclassified beats", "", "Record, time of the R peak, true -> predicted label (probability).", "",
               "![misclassified beats](misclassified.png)", ""]
