@@ -60,6 +60,8 @@ from .strip import StripConfig, render_strip
 
 #: Namespace of the deterministic alert ids (uuid5 of device, type, state and start time).
 ALERT_NAMESPACE = uuid.UUID("6f1c2a4e-93d1-4b6e-a1f0-3c0e5d7b8a21")
+#: Arrival time needed before the status reports ``rate_error`` (one frame of arrival jitter stays < 0.5 %).
+RATE_ERROR_AFTER_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,21 @@ class StreamProcessor:
             beats=self.beats, beat_counts=dict(self.beat_counts), alerts=self.alerts, gaps=self.gaps,
             bad_frames=self.bad_frames, model_version=self.classifier.version,
             extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),
-                   "lag_s": None if last is None else round(float(now) - last, 3), **extra})
+                   "lag_s": None if last is None else round(float(now) - last, 3),
+                   "rate_error": self._rate_error(now), **extra})
+
+    def _rate_error(self, now: float) -> float | None:
+        """Samples received per second of arrival, relative to the declared rate, minus 1 (since the last re-anchor).
+
+        Beat times come from the sample count, so a device clock 2 % fast makes its ECG time run 2 % ahead
+        of the wall clock (and its heart rates 2 % high); this figure makes that visible on the status
+        topic.  Samples lost without a sequence gap (legacy form) show up here too, as a negative error.
+        """
+        elapsed = float(now) - self._anchor_time
+        if self._reanchor or elapsed < RATE_ERROR_AFTER_S:
+            return None
+        received = self._dev_n + self._raw.size
+        return round(received / (elapsed * self.stream.fs) - 1.0, 4)
 
     def note_bad_frame(self) -> None:
         """The adapter dropped a malformed frame of this device (counted in the status)."""
