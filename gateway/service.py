@@ -122,8 +122,9 @@ class Gateway:
 
     def status_line(self) -> str:
         s = self.server.stats(time.time())
-        return (f"{s['devices']} devices, {s['beats']} beats, {s['alerts']} alerts, outbox {self.outbox_depth()}, "
-                f"MQTT {'up' if self.publisher.connected else 'down'}, lag {s['lag']:.2f} s, "
+        return (f"{s['devices']} devices, {s['samples']} samples, {s['lost_frames']} lost frames, "
+                f"{s['bad_frames']} bad frames, {s['beats']} beats, {s['alerts']} alerts, "
+                f"outbox {self.outbox_depth()}, MQTT {'up' if self.publisher.connected else 'down'}, lag {s['lag']:.2f} s, "
                 f"loop lag {self.loop_lag * 1000:.0f} ms")
 
     async def _timer(self) -> None:
