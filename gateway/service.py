@@ -124,8 +124,8 @@ class Gateway:
         s = self.server.stats(time.time())
         return (f"{s['devices']} devices, {s['samples']} samples, {s['lost_frames']} lost frames, "
                 f"{s['bad_frames']} bad frames, {s['beats']} beats, {s['alerts']} alerts, "
-                f"outbox {self.outbox_depth()}, MQTT {'up' if self.publisher.connected else 'down'}, lag {s['lag']:.2f} s, "
-                f"loop lag {self.loop_lag * 1000:.0f} ms")
+                f"outbox {self.outbox_depth()}, MQTT {'up' if self.publisher.connected else 'down'}, "
+                f"lag {s['lag']:.2f} s, loop lag {self.loop_lag * 1000:.0f} ms")
 
     async def _timer(self) -> None:
         loop = asyncio.get_running_loop()
