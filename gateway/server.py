@@ -30,7 +30,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Callable, Iterable, Mapping, Protocol
@@ -170,7 +170,9 @@ class IngestServer:
     """``ws://host:port/v1/stream``: authenticates devices, parses frames, drives their processors."""
 
     def __init__(self, config: ServerConfig, devices: Mapping[str, DeviceConfig], make_processor: ProcessorFactory,
-                 sink: EventSink, *, clock: Callable[[], float] = time.time):
+                 sink: EventSink, executor: Executor | None = None, *, clock: Callable[[], float] = time.time):
+        """``executor``: run the processing jobs there (the caller owns and shuts it down) instead of
+        in ``config.processing_threads`` threads of the server's own."""
         self.config = config
         self.devices = devices
         self.make_processor = make_processor
@@ -181,7 +183,8 @@ class IngestServer:
         self.counts: Counter[str] = Counter()
         self._declared: weakref.WeakKeyDictionary[ServerConnection, StreamParams] = weakref.WeakKeyDictionary()
         self._server: Server | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor = executor
+        self._own_executor = executor is None
         self._ready: dict[DeviceSession, None] = {}  # sessions with queued ops, oldest first
         self._work_available = asyncio.Event()
         self._schedulers: list[asyncio.Task] = []
@@ -191,7 +194,7 @@ class IngestServer:
     async def start(self) -> int:
         """Start the processing jobs, bind and start accepting; returns the bound port (useful with port 0)."""
         threads = self.config.processing_threads
-        if threads:
+        if threads and self._own_executor:
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="processing")
         self._schedulers = [asyncio.create_task(self._schedule(), name=f"processing {i}")
                             for i in range(max(threads, 1))]
@@ -209,7 +212,7 @@ class IngestServer:
         for task in self._schedulers:
             task.cancel()
         await asyncio.gather(*self._schedulers, return_exceptions=True)
-        if self._executor is not None:
+        if self._executor is not None and self._own_executor:
             self._executor.shutdown()
 
     def tick(self, now: float) -> None:
