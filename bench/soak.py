@@ -15,8 +15,8 @@
     and the per-beat classification cost are the same; its labels are not
     heart-beat classes).
 ``python -m bench.soak --fuzz [--frames 100000]``
-    The seeded malformed-frame campaign of tests/malformed_frames.py at full
-    size (the test runs 20,000 frames).
+    The seeded malformed-frame campaign of tests/malformed_frames.py (the
+    test runs the same 100,000 frames), with its figures.
 ``python -m bench.soak --outage 30``
     Mosquitto stopped for 30 s while two devices keep raising alerts
     (tests/broker_outage.py; the test stops it for 6 s).

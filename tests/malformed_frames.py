@@ -1,8 +1,7 @@
 """A seeded fuzz campaign against a running ingest server: malformed frames beside a device that streams well.
 
-Shared by ``tests/test_reliability_bad_input.py`` (a smaller seeded count,
-within the test budget) and ``python -m bench.soak --fuzz`` (the full
-100,000 frames, figures printed).  Everything goes over real WebSocket
+Shared by ``tests/test_reliability_bad_input.py`` and ``python -m bench.soak
+--fuzz`` (the same 100,000 frames, figures printed; ``--frames`` for more).  Everything goes over real WebSocket
 connections on loopback to an :class:`gateway.server.IngestServer` that
 drives real :class:`gateway.processor.StreamProcessor` instances; the
 classifier answers with the reference annotations of the streamed excerpt,
@@ -34,6 +33,7 @@ from gateway.protocol import HEADER, MAGIC, MAX_COUNT, SEQ_MOD, encode_frame, en
 from gateway.replay import REPLAY_GAIN, record_counts
 from gateway.server import IngestServer
 from reference_classifier import FIXTURES, ReferenceClassifier
+from test_server import RecordingSink
 
 FUZZ_DEVICE = ("fuzz", "p-fuzz", "fuzz-token")
 GOOD_DEVICE = ("good", "p-good", "good-token")
@@ -63,69 +63,69 @@ def _binary(rng: np.random.Generator, samples: np.ndarray, seq: int | None = Non
     return _header(seq, samples.size, **header) + samples.astype("<i2").tobytes()
 
 
-def _random_bytes(rng):
+def _random_bytes(rng: np.random.Generator) -> bytes | str:
     data = bytearray(rng.bytes(int(rng.integers(1, 600))))
     if data[0] == MAGIC:
         data[0] ^= 0xFF
     return bytes(data)
 
 
-def _empty(rng):
+def _empty(rng: np.random.Generator) -> bytes | str:
     return b"" if rng.random() < 0.5 else ""
 
 
-def _short_header(rng):
+def _short_header(rng: np.random.Generator) -> bytes | str:
     return _header(_forward_seq(rng), 1)[:int(rng.integers(1, HEADER.size))]
 
 
-def _bad_magic(rng):
+def _bad_magic(rng: np.random.Generator) -> bytes | str:
     return _binary(rng, _samples(rng, 8), magic=int(rng.choice([m for m in range(256) if m != MAGIC])))
 
 
-def _wrong_version_binary(rng):
+def _wrong_version_binary(rng: np.random.Generator) -> bytes | str:
     return _binary(rng, _samples(rng, 8), version=int(rng.choice([0, *range(2, 256)])))
 
 
-def _wrong_version_json(rng):
+def _wrong_version_json(rng: np.random.Generator) -> bytes | str:
     return json.dumps({"v": int(rng.choice([0, 2, 99, -1])), "seq": _forward_seq(rng), "n": 1, "s": [1]})
 
 
-def _reserved_bits(rng):
+def _reserved_bits(rng: np.random.Generator) -> bytes | str:
     which = rng.integers(3)
     kw = ({"flags": int(rng.integers(4, 256))}, {"reserved": int(rng.integers(1, 256))},
           {"reserved2": int(rng.integers(1, 65536))})[which]
     return _binary(rng, _samples(rng, 8), **kw)
 
 
-def _bad_count(rng):
+def _bad_count(rng: np.random.Generator) -> bytes | str:
     count = int(rng.choice([0, MAX_COUNT + 1, 4000, 65535]))
     return _header(_forward_seq(rng), count) + _samples(rng, min(count, 64)).astype("<i2").tobytes()
 
 
-def _length_mismatch(rng):
+def _length_mismatch(rng: np.random.Generator) -> bytes | str:
     n = int(rng.integers(2, 100))
     frame = _binary(rng, _samples(rng, n))
     return frame[:-int(rng.integers(1, 2 * n))] if rng.random() < 0.5 else frame + rng.bytes(int(rng.integers(1, 9)))
 
 
-def _out_of_range_binary(rng):
+def _out_of_range_binary(rng: np.random.Generator) -> bytes | str:
     samples = _samples(rng, int(rng.integers(1, 200)))
     samples[rng.integers(samples.size)] = int(rng.choice([-1, -32768, 2**BITS, 32767]))
     return _binary(rng, samples)
 
 
-def _out_of_range_json(rng):
+def _out_of_range_json(rng: np.random.Generator) -> bytes | str:
     values = _samples(rng, int(rng.integers(1, 50))).tolist()
     values[int(rng.integers(len(values)))] = int(rng.choice([-1, 2**BITS, 10**12]))
     return encode_json_frame(_forward_seq(rng), np.array(values))
 
 
-def _nan_like(rng):
+def _nan_like(rng: np.random.Generator) -> bytes | str:
     token = str(rng.choice(["NaN", "Infinity", "-Infinity", '"NaN"', "1e3", "2047.5", "null", "true", "[]"]))
     return f'{{"v":1,"seq":{_forward_seq(rng)},"flags":0,"n":2,"s":[2047,{token}]}}'
 
 
-def _non_numeric_text(rng):
+def _non_numeric_text(rng: np.random.Generator) -> bytes | str:
     choices = ["abc", "12a", "{}", "[]", "null", '"2047"', "{'v':1}", "\x00\x01", "{" * 50, "\u00e9\u2603" * 10,
                '{"v":1,"seq":1,"n":1,"s":[1],"extra":0}', '{"v":"1","seq":1,"n":1,"s":[1]}',
                '{"v":1,"seq":"one","n":1,"s":[1]}', '{"v":1,"seq":1,"n":3,"s":[1]}', '{"v":1,"seq":-5,"n":1,"s":[1]}',
@@ -137,7 +137,7 @@ def _non_numeric_text(rng):
     return text
 
 
-def _seq_backwards(rng):
+def _seq_backwards(rng: np.random.Generator) -> bytes | str:
     seq = 0 if rng.random() < 0.3 else int(rng.integers(SEQ_MOD // 2 + NEXT_SEQ, SEQ_MOD))
     samples = _samples(rng, 36)
     return _binary(rng, samples, seq=seq) if rng.random() < 0.7 else encode_json_frame(seq, samples)
@@ -155,17 +155,6 @@ def malformed_frames(rng: np.random.Generator, n: int) -> list[bytes | str]:
 
 
 # -- the campaign --------------------------------------------------------------------------------
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: dict[str, list] = {}
-
-    def publish_events(self, patient, events):
-        self.events.setdefault(patient, []).extend(events)
-
-    def device_online(self, patient, online):
-        pass
-
 
 def rss_mib() -> float:
     """Resident memory of this process, MiB."""
@@ -304,7 +293,8 @@ async def _campaign(n_frames: int, seed: int, connections: int, good_seconds: fl
     result.seconds = time.monotonic() - started
     good = processors[GOOD_DEVICE[0]]
     result.good_bad_frames, result.good_gaps = good.bad_frames, good.gaps
-    result.good_outcome = outcome(sink.events.get(GOOD_DEVICE[1], []), starts[GOOD_DEVICE[0]])
+    good_events = [e for e in sink.events if getattr(e, "device_id", None) == GOOD_DEVICE[0]]
+    result.good_outcome = outcome(good_events, starts[GOOD_DEVICE[0]])
     reference = StreamProcessor(good.stream, classifier, ProcessorConfig(), 0.0)
     result.reference_outcome = outcome(reference.feed(counts, counts.size / rate) + reference.close(counts.size / rate),
                                        0.0)

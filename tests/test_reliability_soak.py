@@ -1,0 +1,31 @@
+"""Load: the soak benchmark's short version (10 devices for 30 s at real time) passes every one of its checks.
+
+``python -m bench.soak`` (50 devices for 10 minutes by default) is the real
+run; this runs the same code, as a user would, and reads its JSON figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.localbroker import find_mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(find_mosquitto() is None, reason="the mosquitto binary is not installed")
+def test_ten_devices_for_thirty_seconds_lose_nothing_and_alerts_arrive_within_50_ms():
+    run = subprocess.run([sys.executable, "-m", "bench.soak", "--devices", "10", "--minutes", "0.5", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180)
+    figures = json.loads(run.stdout.splitlines()[-1])
+    assert figures["samples_sent"] == 10 * 300 * 36  # 30 s of 36-sample frames every 100 ms, per device
+    assert figures["samples_counted"] == figures["samples_sent"]
+    assert figures["alerts_raised"] >= 10  # each device's lead-off stretch raises and clears
+    assert figures["checks"] == {name: True for name in figures["checks"]}, figures
+    assert len(figures["rss_mib"]) >= 3
+    assert run.returncode == 0
