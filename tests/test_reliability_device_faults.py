@@ -5,20 +5,28 @@ stream processor with the arrival times the fault would give, ticking once
 a second like the service, and checks that the fault is reported (gaps,
 ``rate_error`` on the status), that it raises no arrhythmia alert, and
 that beats resume.  The classifier answers with e100's reference labels, so
-any alert would come from the discontinuity itself.  The server's side of a
-reconnection (a ``gap`` before the new connection's frames) is shown in
-test_server.py.
+any alert would come from the discontinuity itself.  One scenario runs over
+real WebSocket connections (the TCP connection dropped without a close
+frame, then a new one); the server's bookkeeping of reconnections is shown
+in test_server.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
+from websockets.asyncio.client import connect
 
+from gateway.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Alert, Beat, Status
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.protocol import encode_frame
 from gateway.replay import REPLAY_GAIN, record_counts
+from gateway.server import IngestServer
 from reference_classifier import FIXTURES, ReferenceClassifier
+from test_server import RecordingSink
 
 T0 = 1_700_000_000.0
 FRAME = 36  # samples per frame at 360 Hz, like the kit (10 frames per second)
@@ -159,3 +167,45 @@ def test_an_accurate_clock_reports_no_rate_error(e100):
     device = undisturbed(counts, classifier)
     reported = [s.extra["rate_error"] for s in device.statuses() if s.extra.get("rate_error") is not None]
     assert reported and all(abs(r) < 0.005 for r in reported), reported
+
+
+def test_a_dropped_connection_mid_beat_over_the_network_resumes_on_the_same_processor_without_alerts(e100):
+    """The Wi-Fi drops (no close frame) 20 samples into a QRS; the device reconnects and streams on."""
+    counts, classifier = e100
+    peaks = [b.sample for b in undisturbed(counts, classifier).beats()]
+    cut = peaks[20] + 20
+    resume = cut + 2 * 360  # what the device could not send while it was away
+    processors: list[StreamProcessor] = []
+    sink = RecordingSink()
+
+    def make(params, device, now):
+        processors.append(StreamProcessor(STREAM, classifier, ProcessorConfig(), now))
+        return processors[-1]
+
+    async def scenario():
+        server = IngestServer(ServerConfig(host="127.0.0.1", port=0, limits=LimitsConfig(rate_factor=0)),
+                              {"kit1": DeviceConfig(patient="p1", token="t1", gain=REPLAY_GAIN)}, make, sink)
+        port = await server.start()
+        url = f"ws://127.0.0.1:{port}/v1/stream?device=kit1&token=t1"
+        try:
+            first = await connect(url)
+            for seq, frame in enumerate(frames_of(counts[:cut])):
+                await first.send(encode_frame(seq, frame))
+            while server.counts["samples"] < cut:
+                await asyncio.sleep(0.01)
+            first.transport.abort()
+            while server.stats(0)["devices"]:
+                await asyncio.sleep(0.01)
+            async with connect(url) as again:  # a new connection starts again at seq 0
+                for seq, frame in enumerate(frames_of(counts[resume:])):
+                    await again.send(encode_frame(seq, frame))
+        finally:
+            await server.close()
+
+    asyncio.run(scenario())
+    assert len(processors) == 1  # the reconnection continued the device's processor
+    assert [e for e in sink.events if isinstance(e, Alert)] == []
+    assert [s.extra["gap_frames"] for s in sink.events if isinstance(s, Status) and "gap_frames" in s.extra] == [0]
+    beats = [e for e in sink.events if isinstance(e, Beat)]
+    assert sum(b.sample > cut for b in beats) >= 0.8 * (counts.size - resume) / 360
+    assert all(b.rr is None or b.rr < 2.0 for b in beats)
