@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
