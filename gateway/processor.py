@@ -284,8 +284,9 @@ class StreamProcessor:
         """Samples received per second of arrival, relative to the declared rate, minus 1 (since the last re-anchor).
 
         Beat times come from the sample count, so a device clock 2 % fast makes its ECG time run 2 % ahead
-        of the wall clock (and its heart rates 2 % high); this figure makes that visible on the status
-        topic.  Samples lost without a sequence gap (legacy form) show up here too, as a negative error.
+        of the wall clock, and its heart rates read 2 % low (each RR interval spans 2 % more samples); this
+        figure makes that visible on the status topic.  Samples lost without a sequence gap (legacy form)
+        show up here too, as a negative error.
         """
         elapsed = float(now) - self._anchor_time
         if self._reanchor or elapsed < RATE_ERROR_AFTER_S:
