@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    except RuntimeError:  # TF already running in this process (tests, notebooks): keep its threads
+        print(f"TensorFlow is already initialised; --threads {args.threads} not applied", file=sys.stderr)
     report = write_report(args.run, args.out or Path("reports") / args.run.name, args.notes)
     h = report["headline"]
     print(f"{report['run']}: accuracy {_pct(h['accuracy'])} %, macro-F1 {_pct(h['macro_f1'])} %"
