@@ -45,11 +45,12 @@ def sampling_weights(labels: np.ndarray, balance: float) -> np.ndarray:
 
 
 def make_training_sequence(windows: np.ndarray, labels: np.ndarray, *, epoch_size: int, batch_size: int,
-                           balance: float, augment_fraction: float, seed: int):
+                           balance: float, augment_fraction: float, seed: int, stretch: bool = True):
     """A Keras ``PyDataset`` drawing ``epoch_size`` beats per epoch (with replacement) by class balance.
 
     A fraction ``augment_fraction`` of the drawn beats is augmented before
-    rendering.  Epoch ``e`` uses the generator seeded with ``(seed, e)``,
+    rendering (``stretch``: whether the seed's time-stretch is among the
+    variants).  Epoch ``e`` uses the generator seeded with ``(seed, e)``,
     so a run is reproducible.
     """
     import keras
@@ -75,7 +76,7 @@ def make_training_sequence(windows: np.ndarray, labels: np.ndarray, *, epoch_siz
             rng = np.random.default_rng((seed, self.epoch, i))
             pick = rng.random(len(idx)) < augment_fraction
             if pick.any():
-                w[pick] = augment(w[pick], rng)
+                w[pick] = augment(w[pick], rng, stretch)
             return to_model_input(render_beats(w)), np.asarray(labels[idx])
 
         def on_epoch_end(self) -> None:

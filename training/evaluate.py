@@ -167,6 +167,15 @@ def detection_lines(stats: dict, split: str) -> list[str]:
     ]
 
 
+def validation_lines(val: dict | None, split: str) -> list[str]:
+    """One line on the validation figures that chose the epoch and tau (the held-out set itself for 'all')."""
+    if not val or split == "all":
+        return []
+    ec = "".join(f", {k} Se {_pct(v['se'])} % +P {_pct(v['ppv'])} %" for k, v in val.get("ec57", {}).items())
+    return [f"- Validation set (model selection only): accuracy {_pct(val['accuracy'])} %, "
+            f"macro-F1 {_pct(val['macro_f1'])} %{ec}."]
+
+
 def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int = 24) -> dict:
     """Evaluate the run's held-out beats and write the report files; returns report.json's content."""
     import keras
@@ -200,7 +209,8 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
               "protocol": PROTOCOLS[meta["split"]], "records": meta["records"], "label_members": meta["label_members"],
               "figures": fig, "headline": flat, "anchors": ANCHORS.get(key, []), "targets": targets,
               "detection": meta["dataset"]["heldout_records"], "latency": latency,
-              "model": meta["model"], "training": meta["training"], "chain_version": meta["chain_version"]}
+              "model": meta["model"], "training": meta["training"], "chain_version": meta["chain_version"],
+              "validation": meta.get("validation")}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(render_markdown(report, notes.read_text() if notes else None))
     return report
@@ -211,10 +221,12 @@ def render_markdown(r: dict, notes: str | None) -> str:
     fig, flat = r["figures"], r["headline"]
     classes = fig["classes"]
     lines = [f"# Evaluation: {r['run']}", "",
-             f"- **Scheme:** {r['scheme']} - " + "; ".join(f"{c} = {' '.join(m)}" for c, m in r["label_members"].items()),
+             f"- **Scheme:** {r['scheme']} - "
+             + "; ".join(f"{c} = {' '.join(m)}" for c, m in r["label_members"].items()),
              f"- **Split:** `{r['split']}` - {r['protocol']}",
              f"- **Evaluated on:** the {r['heldout']} set, {fig['n']} beats from records "
-             f"{' '.join(r['records'][r['heldout']]) if r['split'] != 'intra' else '(all 48, random 20 %)'}",
+             + (' '.join(r['records'][r['heldout']]) if r['split'] != 'intra'
+                else f"(all {len(r['records']['test'])}, a random 20 % of their beats)"),
              f"- **Chain:** {r['chain_version']}; figures are for the float Keras model.", "",
              "## Headline", "",
              f"Accuracy **{_pct(flat['accuracy'])} %**, macro-F1 **{_pct(flat['macro_f1'])} %** "
@@ -230,7 +242,8 @@ def render_markdown(r: dict, notes: str | None) -> str:
     lines += ["## Per class", "", "| class | beats | Se % | +P % | Sp % | F1 % |", "|---|---|---|---|---|---|"]
     for c in classes:
         s = fig["per_class"][c]
-        lines.append(f"| {c} | {s['support']} | {_pct(s['se'])} | {_pct(s['ppv'])} | {_pct(s['sp'])} | {_pct(s['f1'])} |")
+        lines.append(f"| {c} | {s['support']} | {_pct(s['se'])} | {_pct(s['ppv'])} | {_pct(s['sp'])} "
+                     f"| {_pct(s['f1'])} |")
     lines += ["", "![confusion matrix](confusion.png)", "", "## Against published figures on the same protocol", ""]
     if r["anchors"]:
         keys = ["accuracy", "veb_se", "veb_ppv", "sveb_se", "sveb_ppv", "veb_f1", "sveb_f1", "macro_f1"]
@@ -258,7 +271,11 @@ def render_markdown(r: dict, notes: str | None) -> str:
               f"- Trained {tr['epochs_run']} epochs of {tr['epoch_size']} drawn beats (best epoch {tr['best_epoch']}) "
               f"in {tr['seconds'] / 60:.1f} min on {tr['threads']} threads; class share ~ count^{tr['balance']}, "
               f"{100 * tr['augment_fraction']:.0f} % of drawn beats augmented, Adam lr {tr['lr']}, seed {tr['seed']}; "
-              "early stopping on validation macro-F1.",
+              "early stopping on validation macro-F1"
+              + ("" if tr.get("stretch", True) else "; the seed's time-stretch left out of the augmentation") + ".",
+              f"- Prior correction chosen on the validation set: tau = {tr.get('prior_tau', 0)} "
+              "(0 keeps the rebalanced training prior, 1 restores the natural one; folded into the last bias).",
+              *validation_lines(r.get("validation"), r["split"]),
               f"- Speed: float TFLite, 1 thread on this x86 machine: {lat['x86_float_min_ms']:.2f} ms per beat "
               f"(median {lat['x86_float_median_ms']:.2f} ms on the shared machine). Pi 4 estimate: "
               f"{lat['pi4_est_ms_from_x86']:.1f} ms (x86 x {lat['pi4_factor']:g}, a pessimistic core-for-core "

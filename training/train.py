@@ -120,8 +120,11 @@ def train(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
     keras.utils.set_random_seed(args.seed)
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TF already running in this process (tests, notebooks): keep its threads
+        print(f"TensorFlow is already initialised; --threads {args.threads} not applied", file=sys.stderr)
     scheme = get_scheme(args.scheme)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,8 @@ def train(args: argparse.Namespace) -> dict:
     val_images = render(data.windows[split.validation])
     sequence = make_training_sequence(data.windows[split.train], labels[split.train],
                                       epoch_size=args.epoch_size, batch_size=args.batch_size,
-                                      balance=args.balance, augment_fraction=args.augment, seed=args.seed)
+                                      balance=args.balance, augment_fraction=args.augment, seed=args.seed,
+                                      stretch=not args.no_stretch)
     model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.seed)
     # Cosine decay over the planned epochs: the last, low-rate epochs settle the weights, which a
     # constant rate (tried first) never did: validation macro-F1 swung by +-5 points between epochs.
@@ -198,7 +202,8 @@ def train(args: argparse.Namespace) -> dict:
         "training": {"epochs_run": len(val_f1), "best_epoch": int(np.argmax(val_f1)) + 1 if val_f1 else None,
                      "val_macro_f1_per_epoch": [float(v) for v in val_f1],
                      "epoch_size": args.epoch_size, "batch_size": args.batch_size, "balance": args.balance,
-                     "augment_fraction": args.augment, "lr": args.lr, "patience": args.patience,
+                     "augment_fraction": args.augment, "stretch": not args.no_stretch, "lr": args.lr,
+                     "patience": args.patience,
                      "seed": args.seed, "threads": args.threads, "seconds": round(train_seconds, 1),
                      "prior_tau": tau, "prior_tau_val_macro_f1": {str(t): v for t, v in tau_scores.items()},
                      "prior_logit_offsets": [float(v) for v in offsets]},
@@ -230,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--balance", type=float, default=0.5,
                         help="class share ~ count**balance (1 natural, 0 fully balanced)")
     parser.add_argument("--augment", type=float, default=0.5, help="fraction of drawn beats augmented")
+    parser.add_argument("--no-stretch", action="store_true",
+                        help="leave the seed's 1.25 time-stretch out of the augmentation")
     parser.add_argument("--lr", type=float, default=3e-3, help="initial learning rate")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS, help="4 conv widths, e.g. 8,16,32,64")
