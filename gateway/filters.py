@@ -20,10 +20,8 @@ sample ``n``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import firwin
-
 from .spec import MODEL_FS
-from .stream import fir_stage, median_stage
+from .stream import fir_stage, lowpass_taps, median_stage
 
 
 def _odd(n: float) -> int:
@@ -34,7 +32,7 @@ def _odd(n: float) -> int:
 MEDIAN_SHORT = _odd(0.2 * MODEL_FS)  # 73 samples
 MEDIAN_LONG = _odd(0.6 * MODEL_FS)  # 217 samples
 LOWPASS_HZ = 40.0
-LOWPASS_TAPS = firwin(121, LOWPASS_HZ, fs=MODEL_FS, window="hamming")
+LOWPASS_TAPS = lowpass_taps(121, LOWPASS_HZ / (MODEL_FS / 2), np.hamming(121))
 #: samples between an input sample and its filtered output
 DELAY = (MEDIAN_SHORT - 1) // 2 + (MEDIAN_LONG - 1) // 2 + (LOWPASS_TAPS.size - 1) // 2
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import firwin
 
 from .errors import check_rate
+from .stream import lowpass_taps
 
 
 class Resampler:
@@ -28,7 +28,7 @@ class Resampler:
         self.up, self.down = ratio.numerator, ratio.denominator
         max_rate = max(self.up, self.down)
         half_len = 10 * max_rate
-        h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        h = lowpass_taps(2 * half_len + 1, 1.0 / max_rate, np.kaiser(2 * half_len + 1, 5.0)) * self.up
         self._centre = half_len
         self._ntaps = -(-h.size // self.up)  # taps per polyphase branch
         padded = np.zeros(self._ntaps * self.up)

@@ -70,6 +70,18 @@ def median_stage(width: int) -> SlidingStage:
     return SlidingStage(width, valid)
 
 
+def lowpass_taps(numtaps: int, cutoff: float, window: np.ndarray) -> np.ndarray:
+    """Windowed-sinc low-pass FIR, unit gain at DC: what ``scipy.signal.firwin`` designs.
+
+    ``cutoff`` is a fraction of the Nyquist rate.  Written with numpy alone
+    because importing ``scipy.signal`` costs the gateway about 48 MiB of
+    resident memory on the Pi, for this one design function.
+    """
+    n = np.arange(numtaps) - (numtaps - 1) / 2
+    taps = cutoff * np.sinc(cutoff * n) * window
+    return taps / taps.sum()
+
+
 def fir_stage(taps: np.ndarray) -> SlidingStage:
     """Linear-phase FIR filter (odd, symmetric ``taps``), zero phase after the delay."""
     taps = np.asarray(taps, dtype=np.float64)

@@ -159,3 +159,23 @@ def test_beat_windows_are_centred_and_edge_beats_left_out():
 def test_bad_input_is_refused_with_a_clear_error(x, fs, message):
     with pytest.raises(SignalError, match=message):
         condition(x, fs)
+
+
+@pytest.mark.parametrize("numtaps, cutoff, window", [
+    (121, 40 / 180, "hamming"), (721, 1 / 36, ("kaiser", 5.0)), (501, 1 / 25, ("kaiser", 5.0))])
+def test_fir_design_is_scipys_firwin(numtaps, cutoff, window):
+    """The gateway designs its FIR taps without importing scipy.signal (48 MiB on the Pi)."""
+    from scipy.signal import firwin, get_window
+
+    from gateway.stream import lowpass_taps
+
+    ours = lowpass_taps(numtaps, cutoff, get_window(window, numtaps, fftbins=False))
+    np.testing.assert_allclose(ours, firwin(numtaps, cutoff, window=window), rtol=0, atol=1e-15)
+
+
+def test_the_gateway_does_not_import_scipy_signal():
+    import subprocess
+    import sys
+
+    code = "import sys, gateway.chain, gateway.detect, gateway.processor; print('scipy.signal' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
