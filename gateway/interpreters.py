@@ -81,10 +81,16 @@ class TFLiteInterpreter:
 
 
 def _interpreter_class(backend: str) -> type:
-    """Import ``backend`` and return its Interpreter class (ImportError if not installed)."""
+    """Import ``backend`` and return its Interpreter class (ImportError if not installed).
+
+    A module without the class (TensorFlow is deleting ``tf.lite.Interpreter``)
+    counts as not installed.
+    """
     module_name, attr_path = BACKENDS[backend]
     obj = importlib.import_module(module_name)
     for attr in attr_path.split("."):
+        if not hasattr(obj, attr):
+            raise ImportError(f"{module_name} has no {attr_path}")
         obj = getattr(obj, attr)
     return obj
 

@@ -228,6 +228,13 @@ def test_no_runtime_at_all_is_a_clear_error_naming_each_backend(monkeypatch) -> 
         assert name in str(err.value)
 
 
+def test_a_tensorflow_without_its_lite_interpreter_counts_as_missing(monkeypatch) -> None:
+    monkeypatch.setattr(interpreters.importlib, "import_module",
+                        ImportSpy({LITERT, TFLITE_RUNTIME}, {TENSORFLOW: types.ModuleType("tensorflow")}))
+    with pytest.raises(BackendError, match="tensorflow has no lite.Interpreter"):
+        make_interpreter(FIXTURE)
+
+
 def test_a_named_backend_is_used_or_refused_but_never_substituted(monkeypatch) -> None:
     monkeypatch.setattr(interpreters.importlib, "import_module", ImportSpy({TFLITE_RUNTIME}, {}))
     assert make_interpreter(FIXTURE, backend="ai_edge_litert").backend == "ai_edge_litert"
