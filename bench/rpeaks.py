@@ -76,21 +76,11 @@ def reference(path: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Reference beat samples and ``(VFL`` episodes (sample ranges) of a record."""
     import wfdb
 
+    from training.reference import rhythm_episodes
+
     ann = wfdb.rdann(path, "atr")
     beats = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS], dtype=np.int64)
-    episodes, start = [], None
-    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
-        if sym != "+":
-            continue
-        rhythm = aux.strip("\x00")
-        if rhythm == "(VFL" and start is None:
-            start = int(s)
-        elif rhythm != "(VFL" and start is not None:
-            episodes.append((start, int(s)))
-            start = None
-    if start is not None:
-        episodes.append((start, int(wfdb.rdheader(path).sig_len)))
-    return beats, episodes
+    return beats, rhythm_episodes(path)
 
 
 def score(ref: np.ndarray, peaks: np.ndarray, episodes: list[tuple[int, int]], seconds: float) -> Score:

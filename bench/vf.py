@@ -34,31 +34,16 @@ from gateway.chain import condition
 from gateway.leads import read_record
 from gateway.rhythm import RhythmConfig, RhythmWindow, detect_vf
 from gateway.spec import MODEL_FS
+from training.splits import DS1, DS2, PACED
 
-DS1 = "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230".split()
-DS2 = "100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234".split()
-PACED = "102 104 107 217".split()
 RECORDS = sorted(DS1 + DS2 + PACED)
 
 
 def reference_episodes(path: str) -> list[tuple[float, float]]:
     """``(VFL`` episodes of a record, seconds."""
-    import wfdb
+    from training.reference import rhythm_episodes
 
-    ann = wfdb.rdann(path, "atr")
-    episodes, start = [], None
-    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
-        if sym != "+":
-            continue
-        rhythm = aux.strip("\x00")
-        if rhythm == "(VFL" and start is None:
-            start = s / ann.fs
-        elif rhythm != "(VFL" and start is not None:
-            episodes.append((start, s / ann.fs))
-            start = None
-    if start is not None:
-        episodes.append((start, float(wfdb.rdheader(path).sig_len) / ann.fs))
-    return episodes
+    return [(a / MODEL_FS, b / MODEL_FS) for a, b in rhythm_episodes(path)]
 
 
 def analyse(args: tuple[str, str]) -> tuple[str, list[RhythmWindow], list[tuple[float, float]], float, float]:

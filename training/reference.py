@@ -119,3 +119,28 @@ def match_beats(detections: np.ndarray, reference: np.ndarray, tolerance: int) -
     matched = np.zeros(ref.size, dtype=bool)
     matched[ref_of_det[ref_of_det >= 0]] = True
     return Matching(ref_of_det, np.flatnonzero(~matched))
+
+
+def rhythm_episodes(path: str | Path, rhythm: str = "(VFL", annotator: str = "atr") -> list[tuple[int, int]]:
+    """Sample ranges ``[start, end)`` in which the reference rhythm annotation is ``rhythm``.
+
+    A rhythm runs from its ``+`` annotation to the next ``+``, or to the end
+    of the record.
+    """
+    import wfdb
+
+    ann = wfdb.rdann(str(path), annotator)
+    episodes, start = [], None
+    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
+        if sym != "+":
+            continue
+        here = aux.strip("\x00")
+        if here == rhythm and start is None:
+            start = int(s)
+        elif here != rhythm and start is not None:
+            episodes.append((start, int(s)))
+            start = None
+    if start is not None:
+        episodes.append((start, int(wfdb.rdheader(str(path)).sig_len)))
+    return episodes
+
