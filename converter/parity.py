@@ -29,6 +29,8 @@ from .convert import RunError, load_images, load_keras, load_run
 TARGET_AGREEMENT = 99.5
 #: Maximum accuracy the int8 model may lose against the float one, in percentage points.
 TARGET_ACCURACY_DROP = 0.3
+#: Float top-1 minus top-2 probability thresholds at which disagreements are counted as near-ties.
+MARGINS = (0.05, 0.1, 0.2)
 #: Beats per Keras predict call (bounds the float32 copy of the images in memory).
 _KERAS_BATCH = 512
 
@@ -70,6 +72,24 @@ def compare(labels: np.ndarray, pred_float: np.ndarray, pred_int8: np.ndarray, n
     }
 
 
+def closeness(p_float: np.ndarray, p_int8: np.ndarray) -> dict:
+    """How far the int8 probabilities stray, and whether disagreements are the float model's near-ties.
+
+    ``margin`` is the float model's top-1 minus top-2 probability: a
+    disagreement on a beat with a small margin is a coin the float model
+    nearly tossed the other way too.
+    """
+    err = np.abs(p_float - p_int8).max(axis=1)
+    top2 = np.sort(p_float, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    disagree = p_float.argmax(axis=1) != p_int8.argmax(axis=1)
+    return {"max_abs_prob_diff_median": float(np.median(err)),
+            "max_abs_prob_diff_p99": float(np.percentile(err, 99)),
+            "disagreements_with_float_margin_below": {
+                str(t): 100.0 * float(np.mean(margin[disagree] < t)) if disagree.any() else None
+                for t in MARGINS}}
+
+
 def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
     """Classify the run's held-out beats with both models and compare them."""
     run = load_run(run_dir)
@@ -82,14 +102,15 @@ def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
     classifier = load_model(model_path)
     if list(classifier.labels) != names:
         raise RunError(f"{model_path}: labels {list(classifier.labels)} differ from the run's {names}")
-    pred_int8, _ = classifier.classify(images)
+    pred_int8, p_int8 = classifier.classify(images)
     keras_model = load_keras(run)
-    pred_float = np.concatenate([
-        keras_model.predict(images[i:i + _KERAS_BATCH, :, :, None].astype(np.float32), verbose=0).argmax(axis=1)
+    p_float = np.concatenate([
+        keras_model.predict(images[i:i + _KERAS_BATCH, :, :, None].astype(np.float32), verbose=0)
         for i in range(0, len(images), _KERAS_BATCH)])
-    result = compare(labels.astype(np.int64), pred_float, pred_int8, names)
+    result = compare(labels.astype(np.int64), p_float.argmax(axis=1), pred_int8, names)
     return {"run": str(run.path), "split": run.meta.get("split"), "model": str(model_path),
-            "model_version": classifier.version, "backend": classifier.backend, **result}
+            "model_version": classifier.version, "backend": classifier.backend, **result,
+            "closeness": closeness(p_float, p_int8)}
 
 
 def _pct(x: float | None) -> str:
@@ -119,8 +140,13 @@ def to_markdown(r: dict) -> str:
     for name, f in r["float"]["per_class"].items():
         q = r["int8"]["per_class"][name]
         lines.append(f"| {name} | {f['n']} | {_pct(f['se'])} | {_pct(q['se'])} | {_pct(f['ppv'])} | {_pct(q['ppv'])} |")
+    c = r["closeness"]
+    near_ties = ", ".join(f"{_pct(v)} % below {t}" for t, v in c["disagreements_with_float_margin_below"].items())
     lines += ["", "Disagreements (float -> int8): "
-              + (", ".join(f"{k}: {v}" for k, v in r["disagreements"].items()) or "none"), ""]
+              + (", ".join(f"{k}: {v}" for k, v in r["disagreements"].items()) or "none"), "",
+              f"Largest per-beat probability difference: median {c['max_abs_prob_diff_median']:.4f}, "
+              f"99th percentile {c['max_abs_prob_diff_p99']:.4f} (int8 output step 1/256 = 0.0039). "
+              f"Float model's top-1 minus top-2 margin on the disagreeing beats: {near_ties}.", ""]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from converter.convert import RunError, convert_run, load_keras, load_run, main, to_tflite  # noqa: E402
-from converter.parity import compare, run_parity  # noqa: E402
+from converter.parity import closeness, compare, run_parity  # noqa: E402
 from converter.parity import main as parity_main  # noqa: E402
 from converter.tiny_run import LABELS, make_tiny_run  # noqa: E402
 from gateway.interpreters import make_interpreter  # noqa: E402
@@ -131,6 +131,16 @@ def test_parity_figures_follow_their_definitions() -> None:
     assert r["float"]["per_class"]["V"] == {"n": 2, "se": 100.0, "ppv": pytest.approx(100 * 2 / 3)}
     assert r["disagreements"] == {"N -> V": 1, "V -> N": 1}
     assert not r["targets"]["agreement_met"] and not r["targets"]["accuracy_met"]
+
+
+def test_closeness_measures_probability_error_and_near_ties() -> None:
+    p_float = np.array([[0.90, 0.10], [0.52, 0.48], [0.30, 0.70], [0.44, 0.56]], dtype=np.float32)
+    p_int8 = np.array([[0.90, 0.10], [0.48, 0.52], [0.30, 0.70], [0.75, 0.25]], dtype=np.float32)
+    c = closeness(p_float, p_int8)
+    assert c["max_abs_prob_diff_median"] == pytest.approx((0.0 + 0.04) / 2)  # errors 0, 0.04, 0, 0.31
+    assert c["max_abs_prob_diff_p99"] == pytest.approx(0.31, abs=0.01)
+    # two disagreements: beat 1 (float margin 0.04) and beat 3 (margin 0.12)
+    assert c["disagreements_with_float_margin_below"] == {"0.05": 50.0, "0.1": 50.0, "0.2": 100.0}
 
 
 def test_parity_check_of_the_converted_model_writes_json_and_markdown(run: Path, converted: Path,
