@@ -3,7 +3,7 @@
 A beat image cannot show prematurity: below about 85 beats/min the
 neighbouring R peaks fall outside the 512-sample window, and an atrial
 premature beat looks like a normal one apart from arriving early.  So the
-model gets, beside the image, three numbers computed here from the
+model gets, beside the image, four numbers computed here from the
 detector's R peaks alone (never from reference annotations), by this one
 code path in training and in the gateway:
 
@@ -11,6 +11,9 @@ code path in training and in the gateway:
   of the up to :data:`HISTORY` intervals before it (< 0: premature);
 * ``prev``: the same ratio for the previous beat (a premature beat after a
   normal interval, bigeminy, runs);
+* ``long``: log2 of this beat's RR over the median of the up to
+  :data:`LONG_HISTORY` intervals before it, so a run of premature beats
+  still stands out once the short median has adapted to it;
 * ``rate``: log2 of the local RR over one second (the patient's rate,
   which sets what an escape beat or a pause is).
 
@@ -31,10 +34,12 @@ import numpy as np
 from .spec import MODEL_FS
 
 #: Names of the features, in model-input order (recorded in the model metadata).
-RR_FEATURES = ("pre", "prev", "rate")
+RR_FEATURES = ("pre", "prev", "long", "rate")
 N_RR = len(RR_FEATURES)
 #: Intervals the local RR is the median of.
 HISTORY = 16
+#: Intervals the long-term RR is the median of (about 1.5 to 2 minutes).
+LONG_HISTORY = 128
 #: Longer intervals are not rhythm but pauses or gaps: kept out of the history.
 MAX_RR_S = 3.0
 #: Bound of every feature (log2 units: a factor of 4 either way).
@@ -51,7 +56,7 @@ class RRTracker:
 
     def __init__(self, fs: float = MODEL_FS) -> None:
         self.fs = float(fs)
-        self._intervals: deque[float] = deque(maxlen=HISTORY)
+        self._intervals: deque[float] = deque(maxlen=LONG_HISTORY)
         self._last_peak: int | None = None
         self._last_ratio = 0.0
 
@@ -67,13 +72,15 @@ class RRTracker:
             raise ValueError(f"R peaks must ascend: {peak} after {self._last_peak}")
         rr = None if self._last_peak is None else (peak - self._last_peak) / self.fs
         self._last_peak = peak
+        pre = long = rate = 0.0
         if self._intervals:
-            local = float(np.median(self._intervals))
-            pre = 0.0 if rr is None else _log2_clipped(rr / local)
+            recent = list(self._intervals)
+            local = float(np.median(recent[-HISTORY:]))
             rate = _log2_clipped(local)
-        else:
-            pre = rate = 0.0
-        features = np.array([pre, self._last_ratio, rate], dtype=np.float32)
+            if rr is not None:
+                pre = _log2_clipped(rr / local)
+                long = _log2_clipped(rr / float(np.median(recent)))
+        features = np.array([pre, self._last_ratio, long, rate], dtype=np.float32)
         self._last_ratio = pre
         if rr is not None and rr <= MAX_RR_S:
             self._intervals.append(rr)
