@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from gateway.rr import N_RR
 from gateway.spec import IMAGE_SIZE
 
 #: Assumed slowdown of one Pi 4 core against one x86 core (see the module docstring).
@@ -46,13 +47,16 @@ def tflite_float_ms(model, repeats: int = 200) -> dict[str, float]:
     flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     interp = Interpreter(model_content=flatbuffer, num_threads=1)
     interp.allocate_tensors()
-    inp = interp.get_input_details()[0]["index"]
     out = interp.get_output_details()[0]["index"]
-    x = np.random.default_rng(0).integers(0, 256, (1, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    item = {(IMAGE_SIZE, IMAGE_SIZE, 1): rng.integers(0, 256, (1, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32),
+            (N_RR,): rng.normal(0, 0.3, (1, N_RR)).astype(np.float32)}
+    feeds = [(d["index"], item[tuple(int(v) for v in d["shape"][1:])]) for d in interp.get_input_details()]
     times = []
     for _ in range(repeats + 10):
         start = time.perf_counter()
-        interp.set_tensor(inp, x)
+        for index, x in feeds:
+            interp.set_tensor(index, x)
         interp.invoke()
         interp.get_tensor(out)
         times.append(time.perf_counter() - start)
