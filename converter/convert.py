@@ -2,13 +2,16 @@
 
 ``ecg-convert runs/<name> --out DIR [--name seed8]`` reads a training run
 (``model.keras``, ``meta.json``, ``representative.npz``) and writes
-``DIR/<name>.tflite`` and ``DIR/<name>.json``.  The model is quantized with
-int8 weights, activations, input and output (``TFLITE_BUILTINS_INT8``), so
-the Pi runs integer kernels end to end; the representative beats calibrate
-the activation ranges.  Because the Keras model rescales 0..255 pixels
-inside, the int8 input gets scale 1 and zero point -128: a uint8 image
-maps to int8 exactly.  The written model is loaded back through
-:func:`gateway.model.load_model` (what the Pi runs) before this returns.
+``DIR/<name>.tflite`` and ``DIR/<name>.json``.  The model has two inputs,
+the beat image (``beat_image``) and the beat's RR features (``rr``, from
+:mod:`gateway.rr`).  It is quantized with int8 weights, activations, inputs
+and output (``TFLITE_BUILTINS_INT8``), so the Pi runs integer kernels end
+to end; the representative beats (images and RR features) calibrate the
+ranges.  Because the Keras model rescales 0..255 pixels inside, the int8
+image input gets scale 1 and zero point -128: a uint8 image maps to int8
+exactly; the RR input gets its own scale from the calibration range.  The
+written model is loaded back through :func:`gateway.model.load_model`
+(what the Pi runs) before this returns.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import numpy as np
 import gateway
 from gateway.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
 from gateway.raster import RASTER_PARAMS
+from gateway.rr import N_RR
 from gateway.spec import IMAGE_SIZE
 
 #: Calibration beats used at most (the converter's time grows with it; a few hundred suffice).
@@ -50,28 +54,50 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
-    def images(self, which: str) -> np.ndarray:
-        """``images`` of ``representative.npz`` or ``heldout.npz``, checked to be uint8 (k, 128, 128)."""
-        return load_images(self.path / f"{which}.npz")[0]
+    def beats(self, which: str) -> Beats:
+        """The beats of ``representative.npz`` or ``heldout.npz``, checked (see :func:`load_beats`)."""
+        return load_beats(self.path / f"{which}.npz")
 
 
-def load_images(npz_path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(images, labels or None)`` from a run's ``.npz``, refusing anything but uint8 beat images."""
+@dataclass(frozen=True)
+class Beats:
+    """Beats of a run's ``.npz``: what the model is fed, and the labels if the file has them."""
+
+    images: np.ndarray  # uint8 (k, 128, 128)
+    rr: np.ndarray  # float32 (k, N_RR), gateway.rr features
+    labels: np.ndarray | None  # (k,) label indices
+
+    def model_inputs(self) -> list[np.ndarray]:
+        """The Keras model's inputs, in ``model.inputs`` order: float32 pixels 0..255 ``(k, 128, 128, 1)`` and RR."""
+        return keras_inputs(self.images, self.rr)
+
+
+def keras_inputs(images: np.ndarray, rr: np.ndarray) -> list[np.ndarray]:
+    """uint8 beat images and their RR features as the Keras model takes them (``[beat_image, rr]``)."""
+    return [images[..., None].astype(np.float32), rr.astype(np.float32)]
+
+
+def load_beats(npz_path: Path) -> Beats:
+    """The beats of a run's ``.npz``, refusing anything but uint8 beat images with finite float32 RR features."""
     if not npz_path.is_file():
         raise RunError(f"{npz_path}: file not found")
     with np.load(npz_path) as f:
-        if "images" not in f:
-            raise RunError(f"{npz_path}: no 'images' array (has {', '.join(f.files) or 'nothing'})")
-        images = f["images"]
+        for name in ("images", "rr"):
+            if name not in f:
+                raise RunError(f"{npz_path}: no {name!r} array (has {', '.join(f.files) or 'nothing'})")
+        images, rr = f["images"], f["rr"]
         labels = f["labels"] if "labels" in f else None
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise RunError(f"{npz_path}: 'images' must be uint8 (k, {IMAGE_SIZE}, {IMAGE_SIZE}), "
                        f"got {images.dtype} {images.shape}")
     if images.shape[0] == 0:
         raise RunError(f"{npz_path}: 'images' is empty")
+    if rr.dtype != np.float32 or rr.shape != (images.shape[0], N_RR) or not np.isfinite(rr).all():
+        raise RunError(f"{npz_path}: 'rr' must be finite float32 ({images.shape[0]}, {N_RR}) RR features "
+                       f"aligned with 'images', got {rr.dtype} {rr.shape}")
     if labels is not None and labels.shape != (images.shape[0],):
         raise RunError(f"{npz_path}: 'labels' has shape {labels.shape}, expected ({images.shape[0]},)")
-    return images, labels
+    return Beats(images, rr, labels)
 
 
 def load_run(path: str | Path) -> Run:
@@ -99,36 +125,50 @@ def run_chain(meta: dict) -> dict[str, object]:
         raise RunError(f"meta.json: field 'window' must be {{\"before\": ..., \"after\": ...}}, got {window!r}")
     chain = {"sample_rate": meta.get("sample_rate"), "window_before": window.get("before"),
              "window_after": window.get("after"), "image_size": meta.get("image_size"),
-             "chain_version": meta.get("chain_version")}
+             "chain_version": meta.get("chain_version"), "rr_features": meta.get("rr_features")}
     missing = [name for name, value in chain.items() if value is None]
     if missing:
         raise RunError(f"meta.json: chain field(s) {', '.join(missing)} missing")
     return chain
 
 
-def representative_dataset(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's calibration input: one float32 model input (batch of 1) at a time.
+def representative_dataset(inputs: dict[str, np.ndarray]) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
+    """The converter's calibration input: one sample (batch of 1) of every model input at a time.
 
-    ``samples`` has the model's input shape without the batch dimension; for
-    the beat model that is ``(k, 128, 128, 1)`` pixels 0..255.
+    ``inputs`` maps each model input's name to its samples; for the beat
+    model, ``beat_image`` float32 pixels 0..255 ``(k, 128, 128, 1)`` and
+    ``rr`` ``(k, N_RR)``.  Samples go by name, not position: the converted
+    model orders its input tensors as it likes (``rr`` first, as it happens),
+    and a list would be fed in that order.
     """
-    def gen() -> Iterator[list[np.ndarray]]:
-        for sample in samples[:MAX_REPRESENTATIVE]:
-            yield [sample[None].astype(np.float32)]
+    lengths = {name: len(x) for name, x in inputs.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"representative inputs differ in length: {lengths}")
+
+    n = min(next(iter(lengths.values())), MAX_REPRESENTATIVE)
+
+    def gen() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(n):
+            yield {name: x[i:i + 1].astype(np.float32) for name, x in inputs.items()}
     return gen
 
 
-def to_tflite(model: object, representative: np.ndarray | None) -> bytes:
+def to_tflite(model: object, representative: Sequence[np.ndarray] | None) -> bytes:
     """Convert a Keras model: full-integer int8 calibrated on ``representative`` inputs, or float32 with ``None``.
 
-    The float32 form exists for the benchmark's int8-vs-float comparison.
+    ``representative`` holds one array per model input, in ``model.inputs``
+    order.  The float32 form exists for the benchmark's int8-vs-float comparison.
     """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset(representative)
+        names = [x.name for x in model.inputs]
+        if len(representative) != len(names):
+            raise ValueError(f"the model has {len(names)} inputs ({', '.join(names)}), "
+                             f"got {len(representative)} representative arrays")
+        converter.representative_dataset = representative_dataset(dict(zip(names, representative)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
@@ -142,9 +182,10 @@ def load_keras(run: Run) -> object:
     import keras
 
     model = keras.models.load_model(run.model_path, compile=False)
-    shape = tuple(model.input_shape)
-    if shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1):
-        raise RunError(f"{run.model_path}: model input shape {shape}, expected (None, {IMAGE_SIZE}, {IMAGE_SIZE}, 1)")
+    shapes = [tuple(x.shape[1:]) for x in model.inputs]
+    if shapes != [(IMAGE_SIZE, IMAGE_SIZE, 1), (N_RR,)]:
+        raise RunError(f"{run.model_path}: model inputs have item shapes {shapes}, expected "
+                       f"[({IMAGE_SIZE}, {IMAGE_SIZE}, 1), ({N_RR},)] (beat_image, rr)")
     if tuple(model.output_shape)[1:] != (len(run.meta["labels"]),):
         raise RunError(f"{run.model_path}: model output shape {model.output_shape} but meta.json lists "
                        f"{len(run.meta['labels'])} labels")
@@ -185,9 +226,9 @@ def convert_run(run_dir: str | Path, out_dir: str | Path, name: str | None = Non
     """Convert a run to ``out_dir/<name>.tflite`` + ``.json`` (name defaults to the scheme); return the .tflite path."""
     run = load_run(run_dir)
     name = name or run.meta["scheme"]
-    representative = run.images("representative")
-    tflite = to_tflite(load_keras(run), representative[..., None])
-    meta = build_metadata(run, name, tflite, min(len(representative), MAX_REPRESENTATIVE))
+    representative = run.beats("representative")
+    tflite = to_tflite(load_keras(run), representative.model_inputs())
+    meta = build_metadata(run, name, tflite, min(len(representative.images), MAX_REPRESENTATIVE))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tflite_path = out_dir / f"{name}.tflite"

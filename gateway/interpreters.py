@@ -47,35 +47,44 @@ class TensorInfo:
 
 
 class TFLiteInterpreter:
-    """One loaded model with one input and one output, run batch by batch.
+    """One loaded model with one or more inputs and one output, run batch by batch.
 
-    ``run`` resizes the batch dimension only when the batch size changes, so a
-    stream of equal-sized batches pays the tensor re-allocation once.
+    ``inputs`` lists the input tensors in the model's own order (which a
+    converter may have chosen: callers find an input by its shape, not its
+    position).  ``run`` resizes the batch dimension only when the batch size
+    changes, so a stream of equal-sized batches pays the tensor re-allocation once.
     """
 
     def __init__(self, raw: object, backend: str):
         self.raw = raw
         self.backend = backend
         inputs, outputs = raw.get_input_details(), raw.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"expected a model with one input and one output tensor, "
+        if not inputs or len(outputs) != 1:
+            raise ValueError(f"expected a model with at least one input and one output tensor, "
                              f"got {len(inputs)} inputs and {len(outputs)} outputs")
         raw.allocate_tensors()
-        self.input = TensorInfo.from_details(inputs[0])
+        self.inputs: tuple[TensorInfo, ...] = tuple(TensorInfo.from_details(d) for d in inputs)
         self.output = TensorInfo.from_details(outputs[0])
         self._batch = int(inputs[0]["shape"][0])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Invoke on a batch ``x`` (already of the input dtype); return a copy of the output."""
-        inp = self.input
-        if x.dtype != inp.dtype or x.shape[1:] != inp.item_shape:
-            raise ValueError(f"model input expects {inp.dtype} batches of shape (n, "
-                             f"{', '.join(map(str, inp.item_shape))}), got {x.dtype} {x.shape}")
-        if x.shape[0] != self._batch:
-            self.raw.resize_tensor_input(inp.index, list(x.shape), strict=True)
+    def run(self, *xs: np.ndarray) -> np.ndarray:
+        """Invoke on one batch per input, in :attr:`inputs` order, each of its dtype; return a copy of the output."""
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"the model has {len(self.inputs)} input tensors, got {len(xs)} batches")
+        for k, (x, inp) in enumerate(zip(xs, self.inputs)):
+            if x.dtype != inp.dtype or x.shape[1:] != inp.item_shape:
+                raise ValueError(f"model input {k} expects {inp.dtype} batches of shape (n, "
+                                 f"{', '.join(map(str, inp.item_shape))}), got {x.dtype} {x.shape}")
+        n = xs[0].shape[0]
+        if any(x.shape[0] != n for x in xs):
+            raise ValueError(f"every input needs the same batch size, got {[x.shape[0] for x in xs]}")
+        if n != self._batch:
+            for x, inp in zip(xs, self.inputs):
+                self.raw.resize_tensor_input(inp.index, list(x.shape), strict=True)
             self.raw.allocate_tensors()
-            self._batch = x.shape[0]
-        self.raw.set_tensor(inp.index, x)
+            self._batch = n
+        for x, inp in zip(xs, self.inputs):
+            self.raw.set_tensor(inp.index, x)
         self.raw.invoke()
         return self.raw.get_tensor(self.output.index).copy()
 

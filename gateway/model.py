@@ -4,8 +4,13 @@ A model is a ``.tflite`` file plus a ``.json`` metadata file of the same
 name, both written by ``ecg-convert``.  The metadata says which signal chain
 the model was trained for; a model trained on other windows, images or
 filters would silently misclassify, so :func:`load_model` refuses any model
-whose metadata disagrees with :mod:`gateway.spec`, and any ``.tflite`` whose
-bytes no longer match the SHA-256 recorded at conversion.
+whose metadata disagrees with :mod:`gateway.spec` (or with the RR features
+of :mod:`gateway.rr`), and any ``.tflite`` whose bytes no longer match the
+SHA-256 recorded at conversion.
+
+The model has two inputs, the beat image and the beat's RR features; the
+classifier finds each by its shape, since a converter may order a model's
+input tensors as it likes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 
 from . import spec
 from .interpreters import TensorInfo, TFLiteInterpreter, make_interpreter
+from .rr import N_RR, RR_FEATURES
 
 #: Value of the metadata's ``format`` field this gateway reads.
 METADATA_FORMAT = "ecg-edge-model/1"
@@ -41,6 +47,7 @@ def chain_fields() -> dict[str, object]:
         "window_after": spec.WINDOW_AFTER,
         "image_size": spec.IMAGE_SIZE,
         "chain_version": spec.CHAIN_VERSION,
+        "rr_features": list(RR_FEATURES),
     }
 
 
@@ -73,7 +80,7 @@ def validate_metadata(meta: object, model_bytes: bytes, source: str = "model") -
         theirs = meta[name]
         if type(theirs) is not type(ours) or theirs != ours:
             raise ModelError(f"{source}: metadata field {name!r} is {theirs!r} but this gateway's chain uses "
-                             f"{ours!r} (gateway.spec); the model was trained for a different signal chain "
+                             f"{ours!r} (gateway.spec, gateway.rr); the model was trained for a different signal chain "
                              f"and must be retrained/converted for this one")
     actual = sha256_hex(model_bytes)
     if meta["sha256"] != actual:
@@ -81,17 +88,22 @@ def validate_metadata(meta: object, model_bytes: bytes, source: str = "model") -
                          f"{actual[:16]}... but metadata field 'sha256' records {str(meta['sha256'])[:16]}...")
 
 
-def _pixel_table(inp: TensorInfo) -> np.ndarray:
-    """Input tensor value for each of the 256 pixel values: one lookup quantizes a whole batch."""
-    pixels = np.arange(256, dtype=np.float32)
+def _quantize(x: np.ndarray, inp: TensorInfo) -> np.ndarray:
+    """Float values -> the input tensor (with its scale and zero point if integer)."""
     if inp.dtype.kind == "f":
-        return pixels.astype(inp.dtype)
+        return x.astype(inp.dtype)
     info = np.iinfo(inp.dtype)
-    return np.clip(np.rint(pixels / inp.scale) + inp.zero_point, info.min, info.max).astype(inp.dtype)
+    return np.clip(np.rint(x / inp.scale) + inp.zero_point, info.min, info.max).astype(inp.dtype)
+
+
+def _find_input(interpreter: TFLiteInterpreter, item_shape: tuple[int, ...]) -> int | None:
+    """Position in ``interpreter.inputs`` of the input whose batch items have ``item_shape`` (None: none)."""
+    found = [k for k, inp in enumerate(interpreter.inputs) if inp.item_shape == item_shape]
+    return found[0] if found else None
 
 
 class BeatClassifier:
-    """The beat classifier as the stream processor sees it: uint8 images in, labels out.
+    """The beat classifier as the stream processor sees it: uint8 images and RR features in, labels out.
 
     Not thread-safe: one interpreter, one caller at a time (the gateway runs
     one classifier per event loop).
@@ -105,11 +117,22 @@ class BeatClassifier:
         self.version: str = f"{self.scheme}-{metadata['sha256'][:8]}"
         self.backend: str = interpreter.backend
         self.batch_size = batch_size
-        self._pixel_lut = _pixel_table(interpreter.input)
         size = spec.IMAGE_SIZE
-        if interpreter.input.item_shape != (size, size, 1):
-            raise ModelError(f"model {self.version}: input tensor has item shape {interpreter.input.item_shape}, "
-                             f"expected ({size}, {size}, 1)")
+        wanted = {"beat image": (size, size, 1), "RR features": (N_RR,)}
+        found = {what: _find_input(interpreter, shape) for what, shape in wanted.items()}
+        shapes = ", ".join(str(inp.item_shape) for inp in interpreter.inputs)
+        missing = [f"{what} {shape}" for what, shape in wanted.items() if found[what] is None]
+        if missing:
+            raise ModelError(f"model {self.version}: no input tensor for the {' and the '.join(missing)} "
+                             f"(its inputs have item shapes {shapes}); this gateway feeds each beat's image "
+                             f"and its {N_RR} RR features ({', '.join(RR_FEATURES)})")
+        if len(interpreter.inputs) != len(wanted):
+            raise ModelError(f"model {self.version}: {len(interpreter.inputs)} input tensors (item shapes "
+                             f"{shapes}); this gateway feeds only the beat image and the RR features")
+        self._image_at, self._rr_at = found["beat image"], found["RR features"]
+        #: the RR input tensor (its scale and zero point say which feature values int8 can represent)
+        self.rr_input: TensorInfo = interpreter.inputs[self._rr_at]
+        self._pixel_lut = _quantize(np.arange(256, dtype=np.float32), interpreter.inputs[self._image_at])
         if interpreter.output.item_shape != (len(self.labels),):
             raise ModelError(f"model {self.version}: output tensor has item shape "
                              f"{interpreter.output.item_shape} but the metadata lists {len(self.labels)} labels")
@@ -117,9 +140,14 @@ class BeatClassifier:
     def __repr__(self) -> str:
         return f"BeatClassifier({self.version}, labels={self.labels}, backend={self.backend})"
 
-    def _to_input(self, images: np.ndarray) -> np.ndarray:
-        """uint8 pixels -> the input tensor (quantized with its scale and zero point if integer)."""
-        return np.take(self._pixel_lut, images)[..., None]
+    def _to_inputs(self, images: np.ndarray, rr: np.ndarray) -> list[np.ndarray]:
+        """uint8 pixels and float RR features -> the input tensors, in the model's input order.
+
+        Pixels go through a 256-entry table (one lookup quantizes a whole batch).
+        """
+        xs = {self._image_at: np.take(self._pixel_lut, images)[..., None],
+              self._rr_at: _quantize(rr, self.rr_input)}
+        return [xs[k] for k in range(len(xs))]
 
     def _from_output(self, y: np.ndarray) -> np.ndarray:
         out = self._interp.output
@@ -127,9 +155,11 @@ class BeatClassifier:
             return y.astype(np.float32, copy=False)
         return ((y.astype(np.float32) - out.zero_point) * out.scale).astype(np.float32)
 
-    def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Classify rendered beats: uint8 ``(n, 128, 128)`` -> (label indices ``(n,)``, probabilities ``(n, k)``).
+    def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classify rendered beats -> (label indices ``(n,)``, probabilities ``(n, k)``).
 
+        ``images`` is uint8 ``(n, 128, 128)``; ``rr`` float32 ``(n, N_RR)``,
+        each row the beat's features from :class:`gateway.rr.RRTracker`.
         Runs in chunks of ``batch_size`` beats per interpreter call; ``n`` may be 0.
         """
         size = spec.IMAGE_SIZE
@@ -138,11 +168,19 @@ class BeatClassifier:
             raise ValueError(f"classify: expected a uint8 numpy array of beat images, got {got}")
         if images.ndim != 3 or images.shape[1:] != (size, size):
             raise ValueError(f"classify: expected images of shape (n, {size}, {size}), got {images.shape}")
+        if not isinstance(rr, np.ndarray) or rr.dtype != np.float32:
+            got = rr.dtype if isinstance(rr, np.ndarray) else type(rr).__name__
+            raise ValueError(f"classify: expected a float32 numpy array of RR features, got {got}")
+        if rr.shape != (images.shape[0], N_RR):
+            raise ValueError(f"classify: expected RR features of shape ({images.shape[0]}, {N_RR}) for "
+                             f"{images.shape[0]} images, got {rr.shape}")
+        if not np.isfinite(rr).all():
+            raise ValueError("classify: RR features must be finite numbers")
         k = len(self.labels)
         probs = np.empty((images.shape[0], k), dtype=np.float32)
         for start in range(0, images.shape[0], self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            probs[start:start + chunk.shape[0]] = self._from_output(self._interp.run(self._to_input(chunk)))
+            chunk = slice(start, start + self.batch_size)
+            probs[chunk] = self._from_output(self._interp.run(*self._to_inputs(images[chunk], rr[chunk])))
         return probs.argmax(axis=1), probs
 
 
