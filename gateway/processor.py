@@ -7,8 +7,8 @@ samples and the arrival time ``now``.  The pipeline::
     counts -> mV (DeviceStream: front-end gain, ADC reference, bits)
       -> lead checks on raw blocks (gateway.quality: device flag, rail, flat)
       -> Conditioner (device rate -> 360 Hz, baseline + 40 Hz low-pass)
-      -> RPeakDetector                    -> beat windows from a bounded buffer
-      -> VFDetector (4 s windows, 1 s)     -> render_beats -> classify (one batch per feed)
+      -> RPeakDetector -> RRTracker        -> beat windows from a bounded buffer
+      -> VFDetector (4 s windows, 1 s)     -> render_beats + RR features -> classify (one batch per feed)
       -> AlertPolicy (in decision order)   -> Alert (+ ECG strip PNG)
 
 **Delay.**  A beat is classified once the 256 samples after its R peak are
@@ -25,9 +25,17 @@ lead-check block.  Nothing is dropped: every sample fed is judged, and
 every detected beat is reported (beats too close to a segment edge for a
 full window are reported with label ``"?"``, confidence 0).
 
+**RR features.**  Every detected peak, in detection order and as soon as
+it is detected (also those that end up ``"?"``), goes through the
+segment's :class:`~gateway.rr.RRTracker`, which keeps only intervals
+before the beat; its features go with the peak to the classifier.  A
+segment thus gets exactly the features training computes with
+:func:`gateway.rr.rr_features` over all detections of a record.
+
 **Gaps.**  A sequence gap (``gap()``), a lead-off stretch or a signal loss
 ends the segment: the chain is flushed and reset, so no beat window, RR
-interval or rhythm window spans the discontinuity.  After a gap the sample
+interval (of the alert policy or of the RR features) or rhythm window
+spans the discontinuity.  After a gap the sample
 clock is re-anchored on the arrival time of the next frame.
 
 **Counts to millivolts.**  ``mV = (count - zero) * vref / 2**bits / gain * 1000``
@@ -55,6 +63,7 @@ from .events import Alert, Beat, Status
 from .quality import LeadChecker, LeadConfig
 from .raster import render_beats
 from .rhythm import RhythmConfig, VFDetector
+from .rr import RRTracker
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 from .strip import StripConfig, render_strip
 
@@ -154,6 +163,7 @@ class StreamProcessor:
             raise ValueError(f"the R-peak detector looks {self._detector.lookahead} samples ahead, more than "
                              f"the {WINDOW_AFTER} a beat window waits for; the alert timing would break")
         self._vf = VFDetector(config.rhythm, MODEL_FS)
+        self._rr = RRTracker(MODEL_FS)
         self._lead = LeadChecker(config.lead, stream.fs, stream.adc_bits, stream.mv_per_count,
                                  flag_authoritative=stream.reports_lead_off)
         self.policy = AlertPolicy(config.alerts, MODEL_FS)
@@ -173,7 +183,7 @@ class StreamProcessor:
         self._seg_len = 0
         self._y = np.empty(0)  # recent filtered signal; _y[-1] is absolute sample _y_end - 1
         self._y_end = 0
-        self._peaks: list[int] = []  # detected, not yet reported (segment indices)
+        self._peaks: list[tuple[int, np.ndarray]] = []  # detected, not yet reported: (segment index, RR features)
         self._prev_peak: int | None = None
         self._recent: deque[tuple[int, str]] = deque()  # (absolute peak, label) for strips
         # counters and clocks for status
@@ -374,6 +384,7 @@ class StreamProcessor:
         self._y_end = at
         self._peaks = []
         self._prev_peak = None
+        self._rr.reset()
         self._recent.clear()
         return out + self._alerts(self.policy.segment_start(at), now)
 
@@ -400,18 +411,18 @@ class StreamProcessor:
         self._y = np.concatenate([self._y, y])
         self._y_end += y.size
         self._seg_len += y.size
-        self._peaks += [int(p) for p in self._detector.process(y)]
+        self._detected(self._detector.process(y))
         if final:
-            self._peaks += [int(p) for p in self._detector.flush()]
+            self._detected(self._detector.flush())
         windows = self._vf.process(y)
         n = self._seg_len
-        ready = [p for p in self._peaks if p + WINDOW_AFTER <= n or final]
+        ready = [item for item in self._peaks if item[0] + WINDOW_AFTER <= n or final]
         self._peaks = self._peaks[len(ready):]  # peaks ascend, so the ready ones come first
         labels, conf = self._classify(ready, n)
 
         # every input of the policy, in the order of the sample at which it was known
         items: list[tuple[int, int, object]] = []
-        for p, label, c in zip(ready, labels, conf):
+        for (p, _), label, c in zip(ready, labels, conf):
             items.append((seg + min(p + WINDOW_AFTER, n), 0, (p, label, c)))
         for w in windows:
             items.append((seg + w.end, 1, w))
@@ -430,16 +441,22 @@ class StreamProcessor:
         self._trim()
         return out
 
-    def _classify(self, peaks: list[int], n: int) -> tuple[list[str], list[float]]:
+    def _detected(self, peaks: np.ndarray) -> None:
+        """New peaks of the segment, in order: each gets its RR features now (intervals before it only)."""
+        for p in peaks:
+            self._peaks.append((int(p), self._rr.push(int(p))))
+
+    def _classify(self, peaks: list[tuple[int, np.ndarray]], n: int) -> tuple[list[str], list[float]]:
         """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""
         labels = ["?"] * len(peaks)
         conf = [0.0] * len(peaks)
-        full = [i for i, p in enumerate(peaks) if p >= WINDOW_BEFORE and p + WINDOW_AFTER <= n]
+        full = [i for i, (p, _) in enumerate(peaks) if p >= WINDOW_BEFORE and p + WINDOW_AFTER <= n]
         if full:
             base = self._y_end - self._y.size  # absolute index of _y[0]
-            starts = np.array([self._seg_abs + peaks[i] - WINDOW_BEFORE - base for i in full])
+            starts = np.array([self._seg_abs + peaks[i][0] - WINDOW_BEFORE - base for i in full])
             windows = self._y[starts[:, None] + np.arange(WINDOW_BEFORE + WINDOW_AFTER)[None, :]]
-            idx, probs = self.classifier.classify(render_beats(windows))
+            rr = np.stack([peaks[i][1] for i in full])
+            idx, probs = self.classifier.classify(render_beats(windows), rr)
             for j, i in enumerate(full):
                 labels[i] = self.classifier.labels[int(idx[j])]
                 conf[i] = float(probs[j, int(idx[j])])
@@ -457,7 +474,7 @@ class StreamProcessor:
         """Keep only what pending beats and strips can still need."""
         need = self._keep
         if self._peaks:
-            need = max(need, self._y_end - (self._seg_abs + min(self._peaks) - WINDOW_BEFORE))
+            need = max(need, self._y_end - (self._seg_abs + self._peaks[0][0] - WINDOW_BEFORE))
         if self._y.size > need:
             self._y = self._y[-need:]
         horizon = self._y_end - self._keep
