@@ -3,7 +3,7 @@
 ``python -m bench.inference [--run runs/seed8-all] [--n 512] [--batch 32]``
 
 Converts the run's Keras model twice (full-integer int8, as shipped, and
-float32) and classifies the same held-out beats with both through the
+float32) and classifies the same held-out beats (images and RR features) with both through the
 gateway's own :class:`gateway.model.BeatClassifier` (quantization and
 batching included), one beat per call and ``--batch`` beats per call, all
 on one thread, interleaved so that both see the same machine load.  Keras
@@ -36,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from converter.convert import load_images, load_keras, load_run, to_tflite  # noqa: E402
+from converter.convert import keras_inputs, load_keras, load_run, to_tflite  # noqa: E402
 from gateway.interpreters import make_interpreter  # noqa: E402
 from gateway.model import BeatClassifier, sha256_hex  # noqa: E402
 from training.model import macs as macs_of  # noqa: E402
@@ -71,7 +71,7 @@ def reference_runs() -> dict[str, Callable[[], object]]:
     for precision in PRECISIONS:
         interp = make_interpreter(to_tflite(net, calibration if precision == "int8" else None),
                                   num_threads=1)
-        x = rng.integers(-128, 128, (1, 224, 224, 3)).astype(interp.input.dtype)
+        x = rng.integers(-128, 128, (1, 224, 224, 3)).astype(interp.inputs[0].dtype)
         interp.run(x)  # warm-up
         runs[precision] = lambda interp=interp, x=x: interp.run(x)
     return runs
@@ -91,29 +91,31 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     run = load_run(args.run)
-    images = load_images(run.path / "heldout.npz")[0][:args.n]
+    heldout = run.beats("heldout")
+    images, rr = heldout.images[:args.n], heldout.rr[:args.n]
     n, batch = len(images), args.batch
     labels, scheme = list(run.meta["labels"]), run.meta["scheme"]
     model = load_keras(run)
     print(f"run {run.path} ({scheme}, {len(labels)} classes), {n} held-out beats, 1 thread, "
           f"batch {batch}, best of {args.repeats}", flush=True)
-    tflite = {"int8": to_tflite(model, run.images("representative")[..., None]), "float32": to_tflite(model, None)}
+    tflite = {"int8": to_tflite(model, run.beats("representative").model_inputs()), "float32": to_tflite(model, None)}
     models = {p: classifier(tflite[p], labels, scheme) for p in PRECISIONS}
-    x = images[..., None].astype(np.float32)
+    x, x_rr = keras_inputs(images, rr)
 
     def batched(c: BeatClassifier) -> Callable[[], object]:
         def fn() -> object:
             c.batch_size = batch
-            return c.classify(images)
+            return c.classify(images, rr)
         return fn
 
     # (name, beats per call) -> a function classifying all n beats that way
     jobs: dict[tuple[str, int], Callable[[], object]] = {}
     for p, c in models.items():
-        jobs[p, 1] = lambda c=c: [c.classify(images[i:i + 1]) for i in range(n)]
+        jobs[p, 1] = lambda c=c: [c.classify(images[i:i + 1], rr[i:i + 1]) for i in range(n)]
         jobs[p, batch] = batched(c)
-    jobs["keras", 1] = lambda: [model(x[i:i + 1], training=False) for i in range(n)]
-    jobs["keras", batch] = lambda: [model(x[i:i + batch], training=False) for i in range(0, n, batch)]
+    jobs["keras", 1] = lambda: [model([x[i:i + 1], x_rr[i:i + 1]], training=False) for i in range(n)]
+    jobs["keras", batch] = lambda: [model([x[i:i + batch], x_rr[i:i + batch]], training=False)
+                                    for i in range(0, n, batch)]
     per_call = {key: n for key in jobs}
     if not args.no_reference:
         for p, fn in reference_runs().items():
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             t = 1e3 * seconds(fn) / per_call[key]
             ms[key] = min(ms.get(key, t), t)
 
-    agree = np.mean(models["int8"].classify(images)[0] == models["float32"].classify(images)[0])
+    agree = np.mean(models["int8"].classify(images, rr)[0] == models["float32"].classify(images, rr)[0])
     macs = macs_of(model)
     print(f"\nbackend {models['int8'].backend}; {macs / 1e6:.2f} M multiply-accumulates per beat; "
           f"int8/float32 top-1 agreement on these beats {100 * agree:.2f} %\n")
