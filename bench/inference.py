@@ -69,7 +69,7 @@ def reference_runs() -> dict[str, Callable[[], object]]:
     calibration = rng.uniform(-1, 1, (8, 224, 224, 3)).astype(np.float32)
     runs = {}
     for precision in PRECISIONS:
-        interp = make_interpreter(to_tflite(net, calibration if precision == "int8" else None),
+        interp = make_interpreter(to_tflite(net, [calibration] if precision == "int8" else None),
                                   num_threads=1)
         x = rng.integers(-128, 128, (1, 224, 224, 3)).astype(interp.inputs[0].dtype)
         interp.run(x)  # warm-up
