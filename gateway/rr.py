@@ -3,26 +3,36 @@
 A beat image cannot show prematurity: below about 85 beats/min the
 neighbouring R peaks fall outside the 512-sample window, and an atrial
 premature beat looks like a normal one apart from arriving early.  So the
-model gets, beside the image, four numbers computed here from the
+model gets, beside the image, six numbers computed here from the
 detector's R peaks alone (never from reference annotations), by this one
-code path in training and in the gateway:
+code path in training and in the gateway.  ``local`` is the median of the
+up to :data:`HISTORY` intervals before the beat:
 
-* ``pre``: log2 of this beat's RR interval over the local RR, the median
-  of the up to :data:`HISTORY` intervals before it (< 0: premature);
+* ``pre``: log2 of the beat's RR interval over ``local`` (< 0: premature);
 * ``prev``: the same ratio for the previous beat (a premature beat after a
   normal interval, bigeminy, runs);
-* ``long``: log2 of this beat's RR over the median of the up to
+* ``long``: log2 of the beat's RR over the median of the up to
   :data:`LONG_HISTORY` intervals before it, so a run of premature beats
-  still stands out once the short median has adapted to it;
-* ``rate``: log2 of the local RR over one second (the patient's rate,
-  which sets what an escape beat or a pause is).
+  still stands out once ``local`` has adapted to it;
+* ``rate``: log2 of ``local`` over one second (the patient's rate, which
+  sets what an escape beat or a pause is);
+* ``irregularity``: the median of ``|log2(interval / local)|`` over the
+  intervals of ``local``: near 0 in sinus rhythm, large in atrial
+  fibrillation, where an early beat says little;
+* ``post``: log2 of the interval to the *next* beat over ``local`` (the
+  compensatory pause after a premature beat).
 
-Only intervals *before* the beat are used, so a beat can be classified as
-soon as its window is complete, without waiting for the next R peak.  An
-interval longer than :data:`MAX_RR_S` (a pause, a missed detection, a gap
-in the signal) does not enter the history; values are clipped to
-``+-CLIP`` and are 0 where not yet known (the first beats of a segment),
-so the model never sees an unbounded or undefined input.
+``post`` makes a beat's features wait for the next R peak, at most
+:data:`MAX_RR_S`: an interval longer than that (a pause, a missed
+detection) counts as :data:`MAX_RR_S`, so a tracker can settle a beat once
+it knows no peak came within that time (:meth:`RRTracker.settle`), and a
+beat whose segment ends before that gets ``post = 0``.  At a rate above
+about 85/min the next peak arrives before the beat's window is complete,
+so ``post`` costs no delay; at 60/min about 0.3 s plus the detector's
+look-ahead.  Intervals longer than :data:`MAX_RR_S` do not enter the
+history; every feature is clipped to ``+-CLIP`` and is 0 where not yet
+known (the first beats of a segment), so the model never sees an
+unbounded or undefined input.
 """
 
 from __future__ import annotations
@@ -34,67 +44,112 @@ import numpy as np
 from .spec import MODEL_FS
 
 #: Names of the features, in model-input order (recorded in the model metadata).
-RR_FEATURES = ("pre", "prev", "long", "rate")
+RR_FEATURES = ("pre", "prev", "long", "rate", "irregularity", "post")
 N_RR = len(RR_FEATURES)
+_POST = RR_FEATURES.index("post")
 #: Intervals the local RR is the median of.
 HISTORY = 16
 #: Intervals the long-term RR is the median of (about 1.5 to 2 minutes).
 LONG_HISTORY = 128
-#: Longer intervals are not rhythm but pauses or gaps: kept out of the history.
+#: Longer intervals are not rhythm but pauses or gaps: kept out of the history, and ``post`` caps here.
 MAX_RR_S = 3.0
 #: Bound of every feature (log2 units: a factor of 4 either way).
 CLIP = 2.0
+
+#: A beat whose features are complete: (peak sample, float32 ``(N_RR,)``).
+Done = tuple[int, np.ndarray]
 
 
 class RRTracker:
     """RR features of successive R peaks of one uninterrupted segment.
 
-    Push every detected peak in order (sample indices at ``fs``); call
-    :meth:`reset` when the signal is interrupted, since an interval across
-    a gap is not an RR interval.
+    Push every detected peak in order (sample indices at ``fs``); each push
+    completes the previous beat, whose ``post`` interval it ends.  Call
+    :meth:`settle` with a sample index before which every peak has been
+    pushed (it completes a beat whose next peak is overdue), :meth:`flush`
+    when the segment ends, and :meth:`reset` to start a new one, since an
+    interval across a gap is not an RR interval.
     """
 
     def __init__(self, fs: float = MODEL_FS) -> None:
         self.fs = float(fs)
+        self._max_rr = round(MAX_RR_S * self.fs)
         self._intervals: deque[float] = deque(maxlen=LONG_HISTORY)
         self._last_peak: int | None = None
         self._last_ratio = 0.0
+        self._pending: tuple[int, np.ndarray, float | None] | None = None  # (peak, features, local RR)
 
     def reset(self) -> None:
-        """Forget the history (a new segment starts)."""
+        """Forget the history and any beat still waiting for its next peak (a new segment starts)."""
         self._intervals.clear()
         self._last_peak = None
         self._last_ratio = 0.0
+        self._pending = None
 
-    def push(self, peak: int) -> np.ndarray:
-        """Features of the beat peaking at ``peak`` (float32 ``(N_RR,)``); peaks must ascend."""
+    def push(self, peak: int) -> list[Done]:
+        """Take the next R peak; returns the beat it completes (the previous one), if any."""
         if self._last_peak is not None and peak <= self._last_peak:
             raise ValueError(f"R peaks must ascend: {peak} after {self._last_peak}")
+        done = self._complete(peak - self._last_peak) if self._pending is not None else []
         rr = None if self._last_peak is None else (peak - self._last_peak) / self.fs
         self._last_peak = peak
-        pre = long = rate = 0.0
+        features = np.zeros(N_RR, dtype=np.float32)
+        features[1] = self._last_ratio
+        local = None
         if self._intervals:
-            recent = list(self._intervals)
+            recent = np.asarray(self._intervals)
             local = float(np.median(recent[-HISTORY:]))
-            rate = _log2_clipped(local)
+            features[3] = _log2_clipped(local)
+            features[4] = min(float(np.median(np.abs(np.log2(recent[-HISTORY:] / local)))), CLIP)
             if rr is not None:
-                pre = _log2_clipped(rr / local)
-                long = _log2_clipped(rr / float(np.median(recent)))
-        features = np.array([pre, self._last_ratio, long, rate], dtype=np.float32)
-        self._last_ratio = pre
+                features[0] = _log2_clipped(rr / local)
+                features[2] = _log2_clipped(rr / float(np.median(recent)))
+        self._last_ratio = float(features[0])
         if rr is not None and rr <= MAX_RR_S:
             self._intervals.append(rr)
-        return features
+        self._pending = (peak, features, local)
+        return done
+
+    def settle(self, known_until: int) -> list[Done]:
+        """Every peak before sample ``known_until`` has been pushed: complete a beat whose next is overdue."""
+        if self._pending is not None and known_until - self._pending[0] > self._max_rr:
+            return self._complete(self._max_rr)
+        return []
+
+    def flush(self) -> list[Done]:
+        """The segment ends: the waiting beat, if any, is complete with ``post`` unknown (0)."""
+        if self._pending is None:
+            return []
+        peak, features, _ = self._pending
+        self._pending = None
+        return [(peak, features)]
+
+    def _complete(self, next_interval: int) -> list[Done]:
+        peak, features, local = self._pending
+        self._pending = None
+        if local is not None:
+            features[_POST] = _log2_clipped(min(next_interval, self._max_rr) / self.fs / local)
+        return [(peak, features)]
 
 
 def _log2_clipped(x: float) -> float:
     return float(np.clip(np.log2(x), -CLIP, CLIP))
 
 
-def rr_features(peaks: np.ndarray, fs: float = MODEL_FS) -> np.ndarray:
-    """Features of every peak of one segment, float32 ``(n, N_RR)``: :class:`RRTracker` over them."""
+def rr_features(peaks: np.ndarray, end: int | None = None, fs: float = MODEL_FS) -> np.ndarray:
+    """Features of every peak of one segment of ``end`` samples, float32 ``(n, N_RR)``.
+
+    The same :class:`RRTracker` the gateway runs: every peak pushed, the
+    segment's end settled (``end=None``: the last beat's next is unknown).
+    """
     tracker = RRTracker(fs)
-    out = np.zeros((len(peaks), N_RR), dtype=np.float32)
-    for i, p in enumerate(np.asarray(peaks, dtype=np.int64)):
-        out[i] = tracker.push(int(p))
+    done: list[Done] = []
+    for p in np.asarray(peaks, dtype=np.int64):
+        done += tracker.push(int(p))
+    if end is not None:
+        done += tracker.settle(end)
+    done += tracker.flush()
+    out = np.zeros((len(done), N_RR), dtype=np.float32)
+    for i, (_, features) in enumerate(done):
+        out[i] = features
     return out

@@ -133,7 +133,7 @@ def build_record(path: str | Path, preference: tuple[str, ...] = LEAD_PREFERENCE
         "labelled": int(kept_det.size),
     }
     return RecordBeats(path.name, rec.lead, windows.astype(np.float32), ref.beat_symbols[ref_idx],
-                       detections[kept_det], rr_features(detections)[kept_det], stats)
+                       detections[kept_det], rr_features(detections, end=y.size)[kept_det], stats)
 
 
 def _cache_file(cache_dir: Path, record: str) -> Path:

@@ -149,7 +149,7 @@ def train(args: argparse.Namespace) -> dict:
                                       epoch_size=args.epoch_size, batch_size=args.batch_size,
                                       balance=args.balance, augment_fraction=args.augment, seed=args.seed,
                                       stretch=not args.no_stretch)
-    model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.seed)
+    model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.image_dropout, args.seed)
     # Cosine decay over the planned epochs: the last, low-rate epochs settle the weights, which a
     # constant rate (tried first) never did: validation macro-F1 swung by +-5 points between epochs.
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * len(sequence), alpha=0.02)
@@ -204,6 +204,7 @@ def train(args: argparse.Namespace) -> dict:
         "rr_features": list(RR_FEATURES),
         "rr_input": {"dtype": "float32", "shape": [None, N_RR]},
         "model": {"widths": list(args.widths), "dense": args.dense, "dropout": args.dropout,
+                  "image_dropout": args.image_dropout,
                   "params": int(model.count_params()), "macs": macs(model)},
         "training": {"epochs_run": len(val_f1), "best_epoch": int(np.argmax(val_f1)) + 1 if val_f1 else None,
                      "val_macro_f1_per_epoch": [float(v) for v in val_f1],
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="leave the seed's 1.25 time-stretch out of the augmentation")
     parser.add_argument("--lr", type=float, default=3e-3, help="initial learning rate")
     parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--image-dropout", type=float, default=0.0,
+                        help="fraction of training beats whose whole image features are blanked (see training.model)")
     parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS, help="4 conv widths, e.g. 8,16,32,64")
     parser.add_argument("--dense", type=int, default=DEFAULT_DENSE)
     parser.add_argument("--patience", type=int, default=5)
