@@ -12,11 +12,16 @@ samples and the arrival time ``now``.  The pipeline::
       -> AlertPolicy (in decision order)   -> Alert (+ ECG strip PNG)
 
 **Delay.**  A beat is classified once the 256 samples after its R peak are
-filtered, so its delay after the R peak arrived is at most ``block_s``
-(lead check, 0.25 s) + the conditioner delay (204 samples, 0.57 s, plus the
-resampler's at other device rates) + 256 samples (0.71 s); the detector's
-look-ahead (173 samples) lies inside the 256.  :attr:`StreamProcessor.delay_s`
-gives the figure for the device's rate (1.52 s at 360 Hz).
+filtered and its RR features are complete, which needs the next R peak
+(:mod:`gateway.rr`: the ``post`` interval) or, in a pause, 3 s without one,
+both plus the detector's look-ahead (162 samples).  So its delay after the
+R peak arrived is ``block_s`` (lead check, 0.25 s) + the conditioner delay
+(204 samples, 0.57 s, plus the resampler's at other device rates) + the
+longer of 256 samples (0.71 s) and the next RR interval + look-ahead: at
+100/min and faster the window is the longer, at 60/min the beat comes
+about 0.45 s later, and after a pause at most 3.45 s.
+:attr:`StreamProcessor.delay_s` gives the bound for the device's rate
+(4.27 s at 360 Hz).
 
 **Memory** is bounded: the filtered signal is kept for ``strip.seconds``
 (or one beat window, if longer), the rhythm detector keeps one window, the
@@ -63,7 +68,7 @@ from .events import Alert, Beat, Status
 from .quality import LeadChecker, LeadConfig
 from .raster import render_beats
 from .rhythm import RhythmConfig, VFDetector
-from .rr import RRTracker
+from .rr import MAX_RR_S, RRTracker
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 from .strip import StripConfig, render_strip
 
@@ -123,6 +128,15 @@ class DeviceStream:
         return np.clip(counts, 0, self.full_scale).astype(np.int32)
 
 
+@dataclass
+class _Pending:
+    """A detected peak not yet reported, and its RR features once the tracker has completed them."""
+
+    peak: int  # segment sample index
+    features: np.ndarray | None = None
+    known: int = 0  # segment sample count when the features were completed
+
+
 @dataclass(frozen=True)
 class ProcessorConfig:
     """Processor settings: ``[processor]`` (with sub-tables ``lead``, ``rhythm``, ``strip``) and ``[alerts]``."""
@@ -169,7 +183,8 @@ class StreamProcessor:
         self.policy = AlertPolicy(config.alerts, MODEL_FS)
         self._keep = max(int(round(config.strip.seconds * MODEL_FS)), WINDOW_BEFORE + WINDOW_AFTER)
         #: seconds from a sample's arrival to the classification of a beat peaking at it (at most)
-        self.delay_s = (config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS)
+        wait = max(WINDOW_AFTER, round(MAX_RR_S * MODEL_FS) + self._detector.lookahead)
+        self.delay_s = config.lead.block_s + self._conditioner.delay / MODEL_FS + wait / MODEL_FS
         # sample clock: device sample 0 after the anchor arrived at anchor_time
         self._anchor_time = self.start_time
         self._anchor_abs = 0
@@ -183,7 +198,7 @@ class StreamProcessor:
         self._seg_len = 0
         self._y = np.empty(0)  # recent filtered signal; _y[-1] is absolute sample _y_end - 1
         self._y_end = 0
-        self._peaks: list[tuple[int, np.ndarray]] = []  # detected, not yet reported: (segment index, RR features)
+        self._peaks: list[_Pending] = []  # detected, not yet reported
         self._prev_peak: int | None = None
         self._recent: deque[tuple[int, str]] = deque()  # (absolute peak, label) for strips
         # counters and clocks for status
@@ -411,19 +426,28 @@ class StreamProcessor:
         self._y = np.concatenate([self._y, y])
         self._y_end += y.size
         self._seg_len += y.size
-        self._detected(self._detector.process(y))
-        if final:
-            self._detected(self._detector.flush())
-        windows = self._vf.process(y)
         n = self._seg_len
-        ready = [item for item in self._peaks if item[0] + WINDOW_AFTER <= n or final]
-        self._peaks = self._peaks[len(ready):]  # peaks ascend, so the ready ones come first
+        self._detected(self._detector.process(y), n)
+        if final:
+            self._detected(self._detector.flush(), n)
+            self._completed(self._rr.settle(n), n)
+            self._completed(self._rr.flush(), n)
+        else:
+            self._completed(self._rr.settle(n - self._detector.lookahead), n)
+        windows = self._vf.process(y)
+        ready = []
+        for item in self._peaks:  # peaks ascend and complete in order, so the ready ones come first
+            if item.features is None or (item.peak + WINDOW_AFTER > n and not final):
+                break
+            ready.append(item)
+        self._peaks = self._peaks[len(ready):]
         labels, conf = self._classify(ready, n)
 
         # every input of the policy, in the order of the sample at which it was known
         items: list[tuple[int, int, object]] = []
-        for (p, _), label, c in zip(ready, labels, conf):
-            items.append((seg + min(p + WINDOW_AFTER, n), 0, (p, label, c)))
+        for item, label, c in zip(ready, labels, conf):
+            p = item.peak
+            items.append((seg + min(max(p + WINDOW_AFTER, item.known), n), 0, (p, label, c)))
         for w in windows:
             items.append((seg + w.end, 1, w))
         items.sort(key=lambda item: (item[0], item[1]))
@@ -441,21 +465,30 @@ class StreamProcessor:
         self._trim()
         return out
 
-    def _detected(self, peaks: np.ndarray) -> None:
-        """New peaks of the segment, in order: each gets its RR features now (intervals before it only)."""
+    def _detected(self, peaks: np.ndarray, n: int) -> None:
+        """New peaks of the segment, in order, each pushed to the RR tracker (which completes the one before)."""
         for p in peaks:
-            self._peaks.append((int(p), self._rr.push(int(p))))
+            self._peaks.append(_Pending(int(p)))
+            self._completed(self._rr.push(int(p)), n)
 
-    def _classify(self, peaks: list[tuple[int, np.ndarray]], n: int) -> tuple[list[str], list[float]]:
+    def _completed(self, done: list[tuple[int, np.ndarray]], n: int) -> None:
+        """Attach the RR features the tracker has completed (known at segment sample ``n``) to their peaks."""
+        if not done:
+            return
+        by_peak = {item.peak: item for item in self._peaks}
+        for p, features in done:
+            by_peak[p].features, by_peak[p].known = features, n
+
+    def _classify(self, peaks: list[_Pending], n: int) -> tuple[list[str], list[float]]:
         """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""
         labels = ["?"] * len(peaks)
         conf = [0.0] * len(peaks)
-        full = [i for i, (p, _) in enumerate(peaks) if p >= WINDOW_BEFORE and p + WINDOW_AFTER <= n]
+        full = [i for i, item in enumerate(peaks) if WINDOW_BEFORE <= item.peak <= n - WINDOW_AFTER]
         if full:
             base = self._y_end - self._y.size  # absolute index of _y[0]
-            starts = np.array([self._seg_abs + peaks[i][0] - WINDOW_BEFORE - base for i in full])
+            starts = np.array([self._seg_abs + peaks[i].peak - WINDOW_BEFORE - base for i in full])
             windows = self._y[starts[:, None] + np.arange(WINDOW_BEFORE + WINDOW_AFTER)[None, :]]
-            rr = np.stack([peaks[i][1] for i in full])
+            rr = np.stack([peaks[i].features for i in full])
             idx, probs = self.classifier.classify(render_beats(windows), rr)
             for j, i in enumerate(full):
                 labels[i] = self.classifier.labels[int(idx[j])]
@@ -474,7 +507,7 @@ class StreamProcessor:
         """Keep only what pending beats and strips can still need."""
         need = self._keep
         if self._peaks:
-            need = max(need, self._y_end - (self._seg_abs + self._peaks[0][0] - WINDOW_BEFORE))
+            need = max(need, self._y_end - (self._seg_abs + self._peaks[0].peak - WINDOW_BEFORE))
         if self._y.size > need:
             self._y = self._y[-need:]
         horizon = self._y_end - self._keep
