@@ -7,13 +7,13 @@ samples and the arrival time ``now``.  The pipeline::
     counts -> mV (DeviceStream: front-end gain, ADC reference, bits)
       -> lead checks on raw blocks (gateway.quality: device flag, rail, flat)
       -> Conditioner (device rate -> 360 Hz, baseline + 40 Hz low-pass)
-      -> RPeakDetector -> RRTracker        -> beat windows from a bounded buffer
-      -> VFDetector (4 s windows, 1 s)     -> render_beats + RR features -> classify (one batch per feed)
+      -> RPeakDetector -> ContextTracker   -> beat windows from a bounded buffer
+      -> VFDetector (4 s windows, 1 s)     -> render_beats + context -> classify (one batch per feed)
       -> AlertPolicy (in decision order)   -> Alert (+ ECG strip PNG)
 
 **Delay.**  A beat is classified once the 256 samples after its R peak are
-filtered and its RR features are complete, which needs the next R peak
-(:mod:`gateway.rr`: the ``post`` interval) or, in a pause, 3 s without one,
+filtered and its context features are complete, which needs the next R peak
+(:mod:`gateway.context`: the ``post`` interval) or, in a pause, 3 s without one,
 both plus the detector's look-ahead (162 samples).  So its delay after the
 R peak arrived is ``block_s`` (lead check, 0.25 s) + the conditioner delay
 (204 samples, 0.57 s, plus the resampler's at other device rates) + the
@@ -30,16 +30,18 @@ lead-check block.  Nothing is dropped: every sample fed is judged, and
 every detected beat is reported (beats too close to a segment edge for a
 full window are reported with label ``"?"``, confidence 0).
 
-**RR features.**  Every detected peak, in detection order and as soon as
-it is detected (also those that end up ``"?"``), goes through the
-segment's :class:`~gateway.rr.RRTracker`, which keeps only intervals
-before the beat; its features go with the peak to the classifier.  A
-segment thus gets exactly the features training computes with
-:func:`gateway.rr.rr_features` over all detections of a record.
+**Context features.**  Every detected peak, in detection order and as soon
+as it is detected (also those that end up ``"?"``), goes with its QRS
+through the segment's :class:`~gateway.context.ContextTracker` (RR
+intervals and QRS shape against the patient's recent beats); once the
+tracker has completed its features they go with the peak to the
+classifier.  A segment thus gets exactly the features training computes
+with :func:`gateway.context.context_features` over all detections of a
+record.
 
 **Gaps.**  A sequence gap (``gap()``), a lead-off stretch or a signal loss
 ends the segment: the chain is flushed and reset, so no beat window, RR
-interval (of the alert policy or of the RR features) or rhythm window
+interval (of the alert policy or of the context features) or rhythm window
 spans the discontinuity.  After a gap the sample
 clock is re-anchored on the arrival time of the next frame.
 
@@ -68,7 +70,7 @@ from .events import Alert, Beat, Status
 from .quality import LeadChecker, LeadConfig
 from .raster import render_beats
 from .rhythm import RhythmConfig, VFDetector
-from .rr import MAX_RR_S, RRTracker
+from .context import MAX_RR_S, QRS_HALF, ContextTracker
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 from .strip import StripConfig, render_strip
 
@@ -130,7 +132,7 @@ class DeviceStream:
 
 @dataclass
 class _Pending:
-    """A detected peak not yet reported, and its RR features once the tracker has completed them."""
+    """A detected peak not yet reported, and its context features once the tracker has completed them."""
 
     peak: int  # segment sample index
     features: np.ndarray | None = None
@@ -177,7 +179,7 @@ class StreamProcessor:
             raise ValueError(f"the R-peak detector looks {self._detector.lookahead} samples ahead, more than "
                              f"the {WINDOW_AFTER} a beat window waits for; the alert timing would break")
         self._vf = VFDetector(config.rhythm, MODEL_FS)
-        self._rr = RRTracker(MODEL_FS)
+        self._context = ContextTracker()
         self._lead = LeadChecker(config.lead, stream.fs, stream.adc_bits, stream.mv_per_count,
                                  flag_authoritative=stream.reports_lead_off)
         self.policy = AlertPolicy(config.alerts, MODEL_FS)
@@ -399,7 +401,7 @@ class StreamProcessor:
         self._y_end = at
         self._peaks = []
         self._prev_peak = None
-        self._rr.reset()
+        self._context.reset()
         self._recent.clear()
         return out + self._alerts(self.policy.segment_start(at), now)
 
@@ -430,10 +432,10 @@ class StreamProcessor:
         self._detected(self._detector.process(y), n)
         if final:
             self._detected(self._detector.flush(), n)
-            self._completed(self._rr.settle(n), n)
-            self._completed(self._rr.flush(), n)
+            self._completed(self._context.settle(n), n)
+            self._completed(self._context.flush(), n)
         else:
-            self._completed(self._rr.settle(n - self._detector.lookahead), n)
+            self._completed(self._context.settle(n - self._detector.lookahead), n)
         windows = self._vf.process(y)
         ready = []
         for item in self._peaks:  # peaks ascend and complete in order, so the ready ones come first
@@ -466,13 +468,20 @@ class StreamProcessor:
         return out
 
     def _detected(self, peaks: np.ndarray, n: int) -> None:
-        """New peaks of the segment, in order, each pushed to the RR tracker (which completes the one before)."""
-        for p in peaks:
-            self._peaks.append(_Pending(int(p)))
-            self._completed(self._rr.push(int(p)), n)
+        """New peaks of the segment, in order, each pushed with its QRS to the context tracker.
+
+        The QRS is cut as :func:`gateway.context.qrs_at` cuts it from a whole
+        segment: ``None`` unless the segment holds all of it.
+        """
+        base = self._y_end - self._y.size - self._seg_abs  # segment index of _y[0]
+        for p in (int(v) for v in peaks):
+            self._peaks.append(_Pending(p))
+            inside = p - QRS_HALF >= 0 and p + QRS_HALF <= n
+            qrs = self._y[p - QRS_HALF - base:p + QRS_HALF - base] if inside else None
+            self._completed(self._context.push(p, qrs), n)
 
     def _completed(self, done: list[tuple[int, np.ndarray]], n: int) -> None:
-        """Attach the RR features the tracker has completed (known at segment sample ``n``) to their peaks."""
+        """Attach the context features the tracker has completed (known at segment sample ``n``) to their peaks."""
         if not done:
             return
         by_peak = {item.peak: item for item in self._peaks}
@@ -488,8 +497,8 @@ class StreamProcessor:
             base = self._y_end - self._y.size  # absolute index of _y[0]
             starts = np.array([self._seg_abs + peaks[i].peak - WINDOW_BEFORE - base for i in full])
             windows = self._y[starts[:, None] + np.arange(WINDOW_BEFORE + WINDOW_AFTER)[None, :]]
-            rr = np.stack([peaks[i].features for i in full])
-            idx, probs = self.classifier.classify(render_beats(windows), rr)
+            context = np.stack([peaks[i].features for i in full])
+            idx, probs = self.classifier.classify(render_beats(windows), context)
             for j, i in enumerate(full):
                 labels[i] = self.classifier.labels[int(idx[j])]
                 conf[i] = float(probs[j, int(idx[j])])

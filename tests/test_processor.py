@@ -10,12 +10,12 @@ from scipy.signal import resample_poly
 
 from gateway.alerts import ASYSTOLE, LEAD_OFF, PAUSE, SIGNAL_LOST
 from gateway.chain import condition
+from gateway.context import N_CONTEXT, context_features
 from gateway.detect import detect_rpeaks
 from gateway.errors import SignalError
 from gateway.events import Alert, Beat, Status
 from gateway.leads import read_record
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-from gateway.rr import N_RR, rr_features
 from reference_classifier import FIXTURES
 from synthetic_ecg import regular_beats, synthetic_ecg
 
@@ -32,7 +32,7 @@ class ShapeClassifier:
     version = "shape-1"
 
     def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        assert rr.shape == (len(images), N_RR) and rr.dtype == np.float32
+        assert rr.shape == (len(images), N_CONTEXT) and rr.dtype == np.float32
         ink = 255 - images.astype(np.int64)
         left = ink[:, :, :64].sum(axis=(1, 2))
         right = ink[:, :, 64:].sum(axis=(1, 2))
@@ -93,45 +93,49 @@ def test_stream_beats_are_the_offline_chain_peaks(e100_counts):
     assert streamed[0].rr is None and streamed[1].rr == pytest.approx((offline[1] - offline[0]) / 360)
 
 
-class RecordingRR(ShapeClassifier):
-    """Keeps the RR features of every beat it is asked to classify, in order."""
+class RecordingContext(ShapeClassifier):
+    """Keeps the context features of every beat it is asked to classify, in order."""
 
     def __init__(self):
-        self.rr: list[np.ndarray] = []
+        self.context: list[np.ndarray] = []
 
-    def classify(self, images, rr):
-        self.rr.append(rr.copy())
-        return super().classify(images, rr)
+    def classify(self, images, context):
+        self.context.append(context.copy())
+        return super().classify(images, context)
 
     def features(self) -> np.ndarray:
-        return np.concatenate(self.rr) if self.rr else np.zeros((0, N_RR), np.float32)
+        return np.concatenate(self.context) if self.context else np.zeros((0, N_CONTEXT), np.float32)
 
 
 @pytest.mark.parametrize("record", ["e232", "e233"])  # APBs and pauses longer than 3 s; PVCs and a V run
-def test_rr_features_are_those_training_computes_over_every_detected_peak(record):
+def test_context_features_are_those_training_computes_over_every_detected_peak(record):
     stream = DeviceStream("dev1", "pat1", 360, **WIDE)
     counts = stream.mv_to_counts(read_record(FIXTURES / record).signal)
-    classifier = RecordingRR()
+    classifier = RecordingContext()
     streamed = beats(run(StreamProcessor(stream, classifier, ProcessorConfig(), T0), counts, [36]))
-    offline = detect_rpeaks(condition(stream.counts_to_mv(counts), 360))
+    y = condition(stream.counts_to_mv(counts), 360)
+    offline = detect_rpeaks(y)
     assert [b.sample for b in streamed] == list(offline)  # one segment, the same peaks
     classified = np.array([b.label != "?" for b in streamed])
     assert classified.sum() > 50
-    n = len(condition(stream.counts_to_mv(counts), 360))
-    np.testing.assert_array_equal(classifier.features(), rr_features(offline, end=n)[classified])
+    np.testing.assert_array_equal(classifier.features(), context_features(y, offline)[classified])
 
 
-def test_rr_features_start_afresh_after_a_gap(e100_counts):
-    classifier = RecordingRR()
-    proc = StreamProcessor(DeviceStream("dev1", "pat1", 360, **WIDE), classifier, ProcessorConfig(), T0)
+def test_context_features_start_afresh_after_a_gap(e100_counts):
+    stream = DeviceStream("dev1", "pat1", 360, **WIDE)
+    classifier = RecordingContext()
+    proc = StreamProcessor(stream, classifier, ProcessorConfig(), T0)
     run(proc, e100_counts[: 360 * 12], [36], close=False)
     proc.gap(5, T0 + 13.0)
     before = len(classifier.features())
-    after = beats(run(proc, e100_counts[360 * 15: 360 * 27], [36], t_start=T0 + 13.0))
+    resumed = e100_counts[360 * 15: 360 * 27]
+    after = beats(run(proc, resumed, [36], t_start=T0 + 13.0))
     classified = np.array([b.label != "?" for b in after])
     assert not classified.all()  # beats too near the segment's edge count for the features too
-    # no interval across the gap, and the last beat before it has no next one (post = 0)
-    expected = rr_features(np.array([b.sample for b in after]), end=None)[classified]
+    y = condition(stream.counts_to_mv(resumed), 360)  # the new segment alone: nothing from before the gap
+    peaks = detect_rpeaks(y)
+    assert len(peaks) == len(after)
+    expected = context_features(y, peaks)[classified]
     np.testing.assert_array_equal(classifier.features()[before:], expected)
     assert not expected[0].any()  # the first beat of a segment has no history
 

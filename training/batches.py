@@ -16,11 +16,11 @@ from gateway.raster import render_beats
 from .augment import augment
 
 
-def to_model_input(images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``(n, 128, 128)`` images and their RR features -> the model's two float32 inputs."""
-    if len(images) != len(rr):
-        raise ValueError(f"{len(images)} images but {len(rr)} rows of RR features")
-    return np.asarray(images, dtype=np.float32)[..., None], np.asarray(rr, dtype=np.float32)
+def to_model_input(images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``(n, 128, 128)`` images and their context features -> the model's two float32 inputs."""
+    if len(images) != len(context):
+        raise ValueError(f"{len(images)} images but {len(context)} rows of context features")
+    return np.asarray(images, dtype=np.float32)[..., None], np.asarray(context, dtype=np.float32)
 
 
 def render(windows: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -46,14 +46,14 @@ def sampling_weights(labels: np.ndarray, balance: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-def make_training_sequence(windows: np.ndarray, rr: np.ndarray, labels: np.ndarray, *, epoch_size: int,
+def make_training_sequence(windows: np.ndarray, context: np.ndarray, labels: np.ndarray, *, epoch_size: int,
                            batch_size: int,
                            balance: float, augment_fraction: float, seed: int, stretch: bool = True):
     """A Keras ``PyDataset`` drawing ``epoch_size`` beats per epoch (with replacement) by class balance.
 
     A fraction ``augment_fraction`` of the drawn beats is augmented before
     rendering (``stretch``: whether the seed's time-stretch is among the
-    variants); the RR features are never augmented.  Epoch ``e`` uses the generator seeded with ``(seed, e)``,
+    variants); the context features are never augmented.  Epoch ``e`` uses the generator seeded with ``(seed, e)``,
     so a run is reproducible.
     """
     import keras
@@ -80,7 +80,7 @@ def make_training_sequence(windows: np.ndarray, rr: np.ndarray, labels: np.ndarr
             pick = rng.random(len(idx)) < augment_fraction
             if pick.any():
                 w[pick] = augment(w[pick], rng, stretch)
-            return to_model_input(render_beats(w), rr[idx]), np.asarray(labels[idx])
+            return to_model_input(render_beats(w), context[idx]), np.asarray(labels[idx])
 
         def on_epoch_end(self) -> None:
             self.epoch += 1

@@ -9,12 +9,13 @@ dropped silently: per record the stats count reference beats, detections,
 matches, unmatched detections (false positives), missed reference beats
 (with their symbols), beats in stretches annotated noisy for the chosen
 lead (skipped) and beats too close to the record ends for a full window.
-Each beat also gets its RR features (:mod:`gateway.rr`), computed over all
-detections of the record, labelled or not, as the gateway computes them
-over every peak it detects.
+Each beat also gets its context features (:mod:`gateway.context`: its RR
+intervals and QRS shape against the patient's recent beats), computed over
+all detections of the record, labelled or not, as the gateway computes
+them over every peak it detects.
 
-Windows, not images, are cached (float32 ``(n, 512)``, with the RR
-features ``(n, 3)``), one ``.npz`` per
+Windows, not images, are cached (float32 ``(n, 512)``, with the context
+features ``(n, N_CONTEXT)``), one ``.npz`` per
 record under a key made of ``CHAIN_VERSION`` and a hash of the code that
 produces them, so a changed filter, detector or matching rule rebuilds the
 cache instead of reusing stale windows.  Images are rendered on the fly
@@ -36,7 +37,7 @@ import numpy as np
 
 from gateway.chain import beat_windows, condition
 from gateway.leads import LEAD_PREFERENCE, choose_lead, read_record
-from gateway.rr import rr_features
+from gateway.context import context_features
 from gateway.spec import CHAIN_VERSION, MODEL_FS
 
 from .labels import SCHEMES, get_scheme
@@ -47,7 +48,7 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mitdb"
 DEFAULT_CACHE = REPO_ROOT / ".cache"
 #: Source files whose behaviour shapes the cached windows.
 _CHAIN_SOURCES = ("gateway/spec.py", "gateway/chain.py", "gateway/filters.py", "gateway/resample.py",
-                  "gateway/stream.py", "gateway/leads.py", "gateway/detect.py", "gateway/rr.py",
+                  "gateway/stream.py", "gateway/leads.py", "gateway/detect.py", "gateway/context.py",
                   "training/reference.py", "training/labels.py", "training/dataset.py")
 
 
@@ -60,7 +61,7 @@ class RecordBeats:
     windows: np.ndarray  # float32 (n, WINDOW), filtered signal around each detected peak
     symbols: np.ndarray  # str (n,), MIT symbol of the matched reference beat
     peaks: np.ndarray  # int64 (n,), detected peak sample at MODEL_FS
-    rr: np.ndarray  # float32 (n, N_RR), RR features of each beat (gateway.rr)
+    context: np.ndarray  # float32 (n, N_CONTEXT), context features of each beat (gateway.context)
     stats: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -133,7 +134,7 @@ def build_record(path: str | Path, preference: tuple[str, ...] = LEAD_PREFERENCE
         "labelled": int(kept_det.size),
     }
     return RecordBeats(path.name, rec.lead, windows.astype(np.float32), ref.beat_symbols[ref_idx],
-                       detections[kept_det], rr_features(detections, end=y.size)[kept_det], stats)
+                       detections[kept_det], context_features(y, detections)[kept_det], stats)
 
 
 def _cache_file(cache_dir: Path, record: str) -> Path:
@@ -145,13 +146,13 @@ def load_record(data_dir: str | Path, record: str, cache_dir: str | Path = DEFAU
     path = _cache_file(Path(cache_dir), record)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
-            return RecordBeats(record, str(z["lead"]), z["windows"], z["symbols"], z["peaks"], z["rr"],
+            return RecordBeats(record, str(z["lead"]), z["windows"], z["symbols"], z["peaks"], z["context"],
                                json.loads(str(z["stats"])))
     beats = build_record(Path(data_dir) / record)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, lead=beats.lead, windows=beats.windows, symbols=beats.symbols, peaks=beats.peaks,
-             rr=beats.rr, stats=json.dumps(beats.stats))
+             context=beats.context, stats=json.dumps(beats.stats))
     tmp.replace(path)
     return beats
 

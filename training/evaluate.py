@@ -185,11 +185,11 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
 
     meta = json.loads((run / "meta.json").read_text())
     with np.load(run / "heldout.npz", allow_pickle=False) as z:
-        images, rr, true = z["images"], z["rr"], z["labels"].astype(np.int64)
+        images, context, true = z["images"], z["context"], z["labels"].astype(np.int64)
         records, peaks = z["records"], z["peaks"]
     model = keras.models.load_model(run / "model.keras")
     classes = meta["labels"]
-    proba = predict(model, images, rr)
+    proba = predict(model, images, context)
     pred = proba.argmax(axis=1)
     fig = figures(true, pred, classes)
     flat = flat_figures(fig)

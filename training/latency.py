@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from gateway.rr import N_RR
+from gateway.context import N_CONTEXT
 from gateway.spec import IMAGE_SIZE
 
 #: Assumed slowdown of one Pi 4 core against one x86 core (see the module docstring).
@@ -50,7 +50,7 @@ def tflite_float_ms(model, repeats: int = 200) -> dict[str, float]:
     out = interp.get_output_details()[0]["index"]
     rng = np.random.default_rng(0)
     item = {(IMAGE_SIZE, IMAGE_SIZE, 1): rng.integers(0, 256, (1, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32),
-            (N_RR,): rng.normal(0, 0.3, (1, N_RR)).astype(np.float32)}
+            (N_CONTEXT,): rng.normal(0, 0.3, (1, N_CONTEXT)).astype(np.float32)}
     feeds = [(d["index"], item[tuple(int(v) for v in d["shape"][1:])]) for d in interp.get_input_details()]
     times = []
     for _ in range(repeats + 10):

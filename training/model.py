@@ -1,9 +1,9 @@
 """The beat classifier: a small Keras CNN on the 128x128 beat image, sized for a Raspberry Pi core.
 
 Two inputs, in this order: ``beat_image``, float32 ``(None, 128, 128, 1)``
-holding pixel values 0..255, and ``rr``, float32 ``(None, N_RR)``, the RR
-features of :mod:`gateway.rr` (how early the beat came against the
-patient's own recent rhythm, which the image cannot show at slow rates).
+holding pixel values 0..255, and ``context``, float32 ``(None, N_CONTEXT)``,
+the features of :mod:`gateway.context` (the beat's RR intervals and QRS
+shape against the patient's own recent beats, which the image cannot show).
 The first layer rescales the image by 1/255 inside the model.  The int8 converter thus
 sees inputs spanning 0..255 and can quantize them with scale 1 and zero
 point -128, so the Pi feeds ``uint8 - 128`` with no rounding at all.
@@ -14,7 +14,7 @@ Flatten, Dense, Dropout (identity at inference) and Softmax.  A strided
 5x5 first convolution brings the image to 64x64 at once; four conv/pool
 stages reach 4x4 and keep positions (Flatten, not global pooling), because
 where the neighbouring R peaks sit in the window encodes the RR intervals
-that set premature beats apart.  The RR features go through a small dense
+that set premature beats apart.  The context features go through a small dense
 layer of their own (so the int8 converter gives them a scale of their
 own instead of the image features') and join the image features before
 the dense layer.
@@ -24,7 +24,7 @@ learns each training patient's morphology, which lets it fit the training
 beats without looking at their timing.  ``image_dropout`` therefore
 blanks the whole image feature vector of that fraction of training beats
 (one Bernoulli draw per beat), so the model must also learn to classify
-from the RR features alone; at inference it is the identity.
+from the context features alone; at inference it is the identity.
 
 Cost, default widths: about 4.6 M multiply-accumulates and 0.12 M
 parameters per beat (:func:`macs`), an int8 file of ~130 KB.
@@ -32,19 +32,19 @@ parameters per beat (:func:`macs`), an int8 file of ~130 KB.
 
 from __future__ import annotations
 
-from gateway.rr import N_RR
+from gateway.context import N_CONTEXT
 from gateway.spec import IMAGE_SIZE
 
 #: Default channel widths of the four convolution stages and the dense layer.
 DEFAULT_WIDTHS = (8, 16, 32, 64)
 DEFAULT_DENSE = 96
-#: Units of the dense layer the RR features pass through.
-RR_UNITS = 16
+#: Units of the dense layer the context features pass through.
+CONTEXT_UNITS = 16
 
 
 def build_model(n_classes: int, widths: tuple[int, ...] = DEFAULT_WIDTHS, dense: int = DEFAULT_DENSE,
                 dropout: float = 0.3, image_dropout: float = 0.0, seed: int = 0):
-    """An uncompiled Keras model mapping (beat image, RR features) to class probabilities."""
+    """An uncompiled Keras model mapping (beat image, context features) to class probabilities."""
     import keras
     from keras import layers
 
@@ -66,12 +66,12 @@ def build_model(n_classes: int, widths: tuple[int, ...] = DEFAULT_WIDTHS, dense:
     x = layers.Dropout(dropout, seed=seed, name="dropout")(x)
     if image_dropout > 0:
         x = layers.Dropout(image_dropout, noise_shape=(None, 1), seed=seed + 1, name="image_dropout")(x)
-    rr = keras.Input((N_RR,), name="rr")
-    r = layers.Dense(RR_UNITS, activation="relu", kernel_initializer=init, name="rr_dense")(rr)
-    x = layers.Concatenate(name="join")([x, r])
+    context = keras.Input((N_CONTEXT,), name="context")
+    c = layers.Dense(CONTEXT_UNITS, activation="relu", kernel_initializer=init, name="context_dense")(context)
+    x = layers.Concatenate(name="join")([x, c])
     x = layers.Dense(dense, activation="relu", kernel_initializer=init, name="dense")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model([inputs, rr], outputs, name="beat_cnn")
+    return keras.Model([inputs, context], outputs, name="beat_cnn")
 
 
 def macs(model) -> int:

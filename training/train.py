@@ -11,10 +11,10 @@ Writes into ``--out``:
   the chain's constants (``CHAIN_VERSION``, rate, window, image size,
   raster parameters), hyper-parameters, seed, epochs, training time, the
   dataset's match statistics and the evaluation figures;
-* ``representative.npz`` - ``images`` uint8 ``(k, 128, 128)`` and ``rr``
-  float32 ``(k, N_RR)``: a few hundred un-augmented training beats
+* ``representative.npz`` - ``images`` uint8 ``(k, 128, 128)`` and ``context``
+  float32 ``(k, N_CONTEXT)``: a few hundred un-augmented training beats
   covering every class, for int8 calibration (``labels`` alongside);
-* ``heldout.npz`` - ``images``, ``rr`` and ``labels`` of the test split
+* ``heldout.npz`` - ``images``, ``context`` and ``labels`` of the test split
   (for ``--split all``, the validation patients), plus ``records`` and
   ``peaks`` to trace each beat back to its record.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.raster import RASTER_PARAMS
-from gateway.rr import N_RR, RR_FEATURES
+from gateway.context import CONTEXT_FEATURES, N_CONTEXT
 from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 
 from .batches import make_training_sequence, render, to_model_input
@@ -61,7 +61,7 @@ class Pool:
     symbols: np.ndarray
     records: np.ndarray
     peaks: np.ndarray
-    rr: np.ndarray
+    context: np.ndarray
 
 
 def pool(beats: dict[str, RecordBeats]) -> Pool:
@@ -71,12 +71,12 @@ def pool(beats: dict[str, RecordBeats]) -> Pool:
                 np.concatenate([b.symbols for b in items]),
                 np.concatenate([np.full(len(b), b.record) for b in items]),
                 np.concatenate([b.peaks for b in items]),
-                np.concatenate([b.rr for b in items]))
+                np.concatenate([b.context for b in items]))
 
 
-def predict(model, images: np.ndarray, rr: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """Class probabilities for uint8 images and their RR features, in chunks to bound memory."""
-    parts = [model.predict(to_model_input(images[i:i + chunk], rr[i:i + chunk]), batch_size=256, verbose=0)
+def predict(model, images: np.ndarray, context: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Class probabilities for uint8 images and their context features, in chunks to bound memory."""
+    parts = [model.predict(to_model_input(images[i:i + chunk], context[i:i + chunk]), batch_size=256, verbose=0)
              for i in range(0, len(images), chunk)]
     return np.concatenate(parts) if parts else np.empty((0, model.output_shape[-1]))
 
@@ -88,19 +88,20 @@ def representative(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
-def make_callbacks(val_images: np.ndarray, val_rr: np.ndarray, val_labels: np.ndarray, classes: tuple[str, ...],
+def make_callbacks(val_images: np.ndarray, val_context: np.ndarray, val_labels: np.ndarray, classes: tuple[str, ...],
                    patience: int, max_seconds: float):
     """Validation macro-F1 each epoch, early stopping on it, and a wall-clock budget."""
     import keras
 
     class ValidationF1(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            pred = predict(self.model, val_images, val_rr).argmax(axis=1)
+            pred = predict(self.model, val_images, val_context).argmax(axis=1)
             f = figures(val_labels, pred, classes)
             logs["val_macro_f1"] = f["macro_f1"]
             logs["val_accuracy"] = f["accuracy"]
-            print(f"epoch {epoch + 1}: val accuracy {f['accuracy']:.4f}, macro-F1 {f['macro_f1']:.4f}",
-                  flush=True)
+            print(f"epoch {epoch + 1}: val accuracy {f['accuracy']:.4f}, macro-F1 {f['macro_f1']:.4f}"
+                  + "".join(f", {c} Se {v['se'] or 0:.3f} +P {v['ppv'] or 0:.3f}" for c, v in f["per_class"].items()
+                            if v["support"]), flush=True)
 
     class TimeBudget(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -144,8 +145,8 @@ def train(args: argparse.Namespace) -> dict:
 
     print(f"{args.split} split, scheme {scheme.name}: train {split.train.size}, "
           f"validation {split.validation.size}, test {split.test.size} beats", flush=True)
-    val_images, val_rr = render(data.windows[split.validation]), data.rr[split.validation]
-    sequence = make_training_sequence(data.windows[split.train], data.rr[split.train], labels[split.train],
+    val_images, val_context = render(data.windows[split.validation]), data.context[split.validation]
+    sequence = make_training_sequence(data.windows[split.train], data.context[split.train], labels[split.train],
                                       epoch_size=args.epoch_size, batch_size=args.batch_size,
                                       balance=args.balance, augment_fraction=args.augment, seed=args.seed,
                                       stretch=not args.no_stretch)
@@ -155,14 +156,14 @@ def train(args: argparse.Namespace) -> dict:
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * len(sequence), alpha=0.02)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   jit_compile=True)
-    callbacks = make_callbacks(val_images, val_rr, labels[split.validation], scheme.classes, args.patience,
+    callbacks = make_callbacks(val_images, val_context, labels[split.validation], scheme.classes, args.patience,
                                args.max_minutes * 60)
     start = time.monotonic()
     history = model.fit(sequence, epochs=args.epochs, callbacks=callbacks,
                         verbose=1 if sys.stdout.isatty() else 2)
     train_seconds = time.monotonic() - start
     train_counts = np.bincount(labels[split.train], minlength=len(scheme.classes))
-    tau, tau_scores = choose_tau(predict(model, val_images, val_rr), labels[split.validation], train_counts, args.balance,
+    tau, tau_scores = choose_tau(predict(model, val_images, val_context), labels[split.validation], train_counts, args.balance,
                                  scheme.classes)
     offsets = log_offsets(train_counts, args.balance, tau)
     fold_into_model(model, offsets)
@@ -171,16 +172,16 @@ def train(args: argparse.Namespace) -> dict:
     model.save(out / "model.keras")
 
     held_images = render(data.windows[heldout])
-    held_labels, held_rr = labels[heldout], data.rr[heldout]
-    np.savez_compressed(out / "heldout.npz", images=held_images, rr=held_rr, labels=held_labels,
+    held_labels, held_context = labels[heldout], data.context[heldout]
+    np.savez_compressed(out / "heldout.npz", images=held_images, context=held_context, labels=held_labels,
                         records=data.records[heldout], peaks=data.peaks[heldout])
     rep = split.train[representative(labels[split.train], REPRESENTATIVE_PER_CLASS, args.seed)]
-    np.savez_compressed(out / "representative.npz", images=render(data.windows[rep]), rr=data.rr[rep],
+    np.savez_compressed(out / "representative.npz", images=render(data.windows[rep]), context=data.context[rep],
                         labels=labels[rep])
 
     val_f1 = history.history.get("val_macro_f1", [])
-    val_pred = predict(model, val_images, val_rr).argmax(axis=1)  # with the prior correction folded in
-    held_pred = val_pred if args.split == "all" else predict(model, held_images, held_rr).argmax(axis=1)
+    val_pred = predict(model, val_images, val_context).argmax(axis=1)  # with the prior correction folded in
+    held_pred = val_pred if args.split == "all" else predict(model, held_images, held_context).argmax(axis=1)
     meta = {
         "scheme": scheme.name,
         "labels": list(scheme.classes),
@@ -201,8 +202,8 @@ def train(args: argparse.Namespace) -> dict:
         "raster": RASTER_PARAMS,
         "input": {"dtype": "float32", "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
                   "range": [0, 255], "rescaling_inside_model": 1 / 255},
-        "rr_features": list(RR_FEATURES),
-        "rr_input": {"dtype": "float32", "shape": [None, N_RR]},
+        "context_features": list(CONTEXT_FEATURES),
+        "context_input": {"dtype": "float32", "shape": [None, N_CONTEXT]},
         "model": {"widths": list(args.widths), "dense": args.dense, "dropout": args.dropout,
                   "image_dropout": args.image_dropout,
                   "params": int(model.count_params()), "macs": macs(model)},

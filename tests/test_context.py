@@ -1,0 +1,107 @@
+"""Context features (gateway/context.py): what each one says about a beat, and that streaming equals offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.context import (CLIP, CONTEXT_FEATURES, MAX_RR_S, N_CONTEXT, QRS_HALF, ContextTracker,
+                             context_features, qrs_at)
+
+FS = 360
+F = {name: i for i, name in enumerate(CONTEXT_FEATURES)}
+
+
+def peaks_of(intervals_s: list[float], start: int = 100) -> np.ndarray:
+    return start + np.concatenate([[0], np.cumsum(np.round(np.asarray(intervals_s) * FS))]).astype(np.int64)
+
+
+def timing(peaks: np.ndarray, end: int | None = None) -> np.ndarray:
+    """Features of ``peaks`` in a flat segment of ``end`` samples (timing only: no QRS to compare)."""
+    return context_features(np.zeros(end or int(peaks[-1]) + QRS_HALF), peaks, settled=end is not None)
+
+
+def qrs_wave(width: float, height: float = 1.0) -> np.ndarray:
+    t = np.arange(-QRS_HALF, QRS_HALF) / FS
+    return height * np.exp(-0.5 * (t / width) ** 2)
+
+
+def test_a_premature_beat_is_early_against_the_local_rhythm_and_followed_by_a_pause():
+    peaks = peaks_of([0.8] * 20 + [0.5, 1.1] + [0.8] * 5)
+    f = timing(peaks)
+    early = 21  # the beat that ends the 0.5 s interval
+    assert f[early, F["pre"]] == pytest.approx(np.log2(0.5 / 0.8), abs=1e-3)
+    assert f[early, F["post"]] == pytest.approx(np.log2(1.1 / 0.8), abs=1e-3)
+    assert f[early + 1, F["prev"]] == f[early, F["pre"]]
+    assert f[early, F["rate"]] == pytest.approx(np.log2(0.8), abs=1e-3)
+    assert f[early - 1, F["pre"]] == pytest.approx(0, abs=1e-6)  # the regular beats are on time
+    assert f[early - 1, F["irregularity"]] == pytest.approx(0, abs=1e-6)
+
+
+def test_irregular_rhythm_has_high_irregularity_and_a_run_stays_early_against_the_long_median():
+    rng = np.random.default_rng(0)
+    af = timing(peaks_of(list(rng.uniform(0.4, 1.2, 60))))
+    sinus = timing(peaks_of([0.8] * 60))
+    assert af[20:, F["irregularity"]].min() > 0.1 > sinus[20:, F["irregularity"]].max()
+    run = timing(peaks_of([1.0] * 100 + [0.5] * 30))
+    last = run[-2]  # deep into the run: the local median has adapted, the long one has not
+    assert last[F["pre"]] == pytest.approx(0, abs=1e-6) and last[F["long"]] == pytest.approx(-1, abs=1e-3)
+
+
+def test_the_first_beats_carry_zeros_and_every_value_is_bounded():
+    f = timing(peaks_of([0.8, 0.1, 6.0, 0.05, 0.8]))
+    assert not f[0].any() and not f[1, [F["pre"], F["long"], F["irregularity"]]].any()
+    assert f.shape == (6, N_CONTEXT) and f.dtype == np.float32
+    assert np.all(np.abs(f) <= CLIP)
+
+
+def test_intervals_longer_than_the_limit_stay_out_of_the_history_and_cap_post():
+    f = timing(peaks_of([0.8] * 10 + [5.0] + [0.8] * 3))
+    after = 12  # first beat after the 5 s pause: its local RR is still 0.8 s
+    assert f[after, F["rate"]] == pytest.approx(np.log2(0.8), abs=1e-3)
+    assert f[10, F["post"]] == pytest.approx(np.log2(MAX_RR_S / 0.8), abs=1e-3)
+
+
+def test_a_tracker_settles_an_overdue_beat_as_the_offline_features_do():
+    peaks = peaks_of([0.8] * 10 + [4.0, 0.8, 0.8])
+    end, lookahead, block = int(peaks[-1] + 4 * FS), 162, 50
+    tracker, done = ContextTracker(), []
+    for n in range(block, end + 1, block):  # a stream: each peak is reported `lookahead` samples after it
+        for p in peaks[(peaks + lookahead <= n) & (peaks + lookahead > n - block)]:
+            done += tracker.push(int(p), np.zeros(2 * QRS_HALF))
+        done += tracker.settle(n - lookahead)
+    done += tracker.settle(end) + tracker.flush()  # the segment ends: every peak is known
+    assert [p for p, _ in done] == list(peaks)
+    np.testing.assert_array_equal(np.stack([f for _, f in done]), timing(peaks, end=end))
+    assert done[10][1][F["post"]] == pytest.approx(np.log2(MAX_RR_S / 0.8), abs=1e-3)  # settled, not pushed
+
+
+def test_peaks_must_ascend():
+    tracker = ContextTracker()
+    tracker.push(1000, None)
+    with pytest.raises(ValueError, match="must ascend"):
+        tracker.push(1000, None)
+    with pytest.raises(ValueError, match="72 samples"):
+        tracker.push(1001, np.zeros(10))
+
+
+def test_a_beat_unlike_the_patients_usual_ones_has_a_low_shape_score_whatever_the_usual_form():
+    for usual_width in (0.010, 0.030):  # narrow QRS, or wide as in a bundle branch block: either is "usual"
+        y = np.zeros(40 * FS)
+        peaks = peaks_of([0.8] * 30)
+        odd = 25
+        for i, p in enumerate(peaks):
+            wave = qrs_wave(0.050, -1.5) if i == odd else qrs_wave(usual_width)
+            y[p - QRS_HALF:p + QRS_HALF] += wave
+        f = context_features(y, peaks)
+        usual = np.delete(f[5:], odd - 5, axis=0)
+        assert usual[:, F["shape"]].min() > 0.99 and np.abs(usual[:, F["height"]]).max() < 1e-3
+        spans = np.ptp(qrs_wave(0.050, -1.5)) / np.ptp(qrs_wave(usual_width))
+        assert f[odd, F["shape"]] < 0 and f[odd, F["height"]] == pytest.approx(np.log2(spans), abs=1e-3)
+        assert not f[:4, F["shape"]].any()  # no template before 4 beats
+
+
+def test_a_qrs_is_cut_only_where_the_segment_holds_all_of_it():
+    y = np.arange(1000.0)
+    assert qrs_at(y, QRS_HALF - 1) is None and qrs_at(y, 1000 - QRS_HALF + 1) is None
+    np.testing.assert_array_equal(qrs_at(y, 500), y[500 - QRS_HALF:500 + QRS_HALF])
