@@ -15,7 +15,7 @@ import pytest
 
 from gateway.chain import condition
 from gateway.leads import read_record
-from gateway.rr import N_RR
+from gateway.context import N_CONTEXT
 from gateway.spec import IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_BEFORE
 from training.augment import STRETCH, augment, time_stretch
 from training.batches import sampling_weights
@@ -342,7 +342,7 @@ def test_offsets_folded_into_the_model_equal_adjusting_its_probabilities():
     model = build_model(3, seed=1)
     rng = np.random.default_rng(0)
     x = [rng.integers(0, 256, (4, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32),
-         rng.normal(0, 0.5, (4, N_RR)).astype(np.float32)]
+         rng.normal(0, 0.5, (4, N_CONTEXT)).astype(np.float32)]
     before = model.predict(x, verbose=0)
     offsets = np.array([0.5, -0.2, -0.3])
     fold_into_model(model, offsets)
