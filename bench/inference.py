@@ -3,10 +3,11 @@
 ``python -m bench.inference [--run runs/seed8-all] [--n 512] [--batch 32]``
 
 Converts the run's Keras model twice (full-integer int8, as shipped, and
-float32) and classifies the same held-out beats (images and RR features) with both through the
-gateway's own :class:`gateway.model.BeatClassifier` (quantization and
-batching included), one beat per call and ``--batch`` beats per call, all
-on one thread, interleaved so that both see the same machine load.  Keras
+float32) and classifies the same held-out beats (images and context
+features) with both through the gateway's own
+:class:`gateway.model.BeatClassifier` (quantization and batching
+included), one beat per call and ``--batch`` beats per call, all on one
+thread, interleaved so that both see the same machine load.  Keras
 itself (one thread) is timed too.  Prints per-beat times, the ratios, the
 file sizes and an estimate for one Raspberry Pi 4 core.
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     run = load_run(args.run)
     heldout = run.beats("heldout")
-    images, rr = heldout.images[:args.n], heldout.rr[:args.n]
+    images, context = heldout.images[:args.n], heldout.context[:args.n]
     n, batch = len(images), args.batch
     labels, scheme = list(run.meta["labels"]), run.meta["scheme"]
     model = load_keras(run)
@@ -100,21 +101,21 @@ def main(argv: list[str] | None = None) -> int:
           f"batch {batch}, best of {args.repeats}", flush=True)
     tflite = {"int8": to_tflite(model, run.beats("representative").model_inputs()), "float32": to_tflite(model, None)}
     models = {p: classifier(tflite[p], labels, scheme) for p in PRECISIONS}
-    x, x_rr = keras_inputs(images, rr)
+    x, x_context = keras_inputs(images, context)
 
     def batched(c: BeatClassifier) -> Callable[[], object]:
         def fn() -> object:
             c.batch_size = batch
-            return c.classify(images, rr)
+            return c.classify(images, context)
         return fn
 
     # (name, beats per call) -> a function classifying all n beats that way
     jobs: dict[tuple[str, int], Callable[[], object]] = {}
     for p, c in models.items():
-        jobs[p, 1] = lambda c=c: [c.classify(images[i:i + 1], rr[i:i + 1]) for i in range(n)]
+        jobs[p, 1] = lambda c=c: [c.classify(images[i:i + 1], context[i:i + 1]) for i in range(n)]
         jobs[p, batch] = batched(c)
-    jobs["keras", 1] = lambda: [model([x[i:i + 1], x_rr[i:i + 1]], training=False) for i in range(n)]
-    jobs["keras", batch] = lambda: [model([x[i:i + batch], x_rr[i:i + batch]], training=False)
+    jobs["keras", 1] = lambda: [model([x[i:i + 1], x_context[i:i + 1]], training=False) for i in range(n)]
+    jobs["keras", batch] = lambda: [model([x[i:i + batch], x_context[i:i + batch]], training=False)
                                     for i in range(0, n, batch)]
     per_call = {key: n for key in jobs}
     if not args.no_reference:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             t = 1e3 * seconds(fn) / per_call[key]
             ms[key] = min(ms.get(key, t), t)
 
-    agree = np.mean(models["int8"].classify(images, rr)[0] == models["float32"].classify(images, rr)[0])
+    agree = np.mean(models["int8"].classify(images, context)[0] == models["float32"].classify(images, context)[0])
     macs = macs_of(model)
     print(f"\nbackend {models['int8'].backend}; {macs / 1e6:.2f} M multiply-accumulates per beat; "
           f"int8/float32 top-1 agreement on these beats {100 * agree:.2f} %\n")

@@ -44,7 +44,7 @@ class AllNormal:
 
     labels, scheme, version = ("N",), "stand-in", "stand-in"
 
-    def classify(self, images, rr):
+    def classify(self, images, context):
         return np.zeros(len(images), dtype=np.int64), np.ones((len(images), 1), dtype=np.float32)
 
 

@@ -3,13 +3,15 @@
 ``ecg-convert runs/<name> --out DIR [--name seed8]`` reads a training run
 (``model.keras``, ``meta.json``, ``representative.npz``) and writes
 ``DIR/<name>.tflite`` and ``DIR/<name>.json``.  The model has two inputs,
-the beat image (``beat_image``) and the beat's RR features (``rr``, from
-:mod:`gateway.rr`).  It is quantized with int8 weights, activations, inputs
-and output (``TFLITE_BUILTINS_INT8``), so the Pi runs integer kernels end
-to end; the representative beats (images and RR features) calibrate the
-ranges.  Because the Keras model rescales 0..255 pixels inside, the int8
-image input gets scale 1 and zero point -128: a uint8 image maps to int8
-exactly; the RR input gets its own scale from the calibration range.  The
+the beat image (``beat_image``) and the beat's context features
+(``context``: its RR timing and QRS shape against the patient's recent
+beats, :mod:`gateway.context`).  It is quantized with int8 weights,
+activations, inputs and output (``TFLITE_BUILTINS_INT8``), so the Pi runs
+integer kernels end to end; the representative beats (images and context
+features) calibrate the ranges.  Because the Keras model rescales 0..255
+pixels inside, the int8 image input gets scale 1 and zero point -128: a
+uint8 image maps to int8 exactly; the context input gets its own scale
+from the calibration range.  The
 written model is loaded back through :func:`gateway.model.load_model`
 (what the Pi runs) before this returns.
 """
@@ -29,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 import gateway
+from gateway.context import N_CONTEXT
 from gateway.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
 from gateway.raster import RASTER_PARAMS
-from gateway.rr import N_RR
 from gateway.spec import IMAGE_SIZE
 
 #: Calibration beats used at most (the converter's time grows with it; a few hundred suffice).
@@ -64,40 +66,41 @@ class Beats:
     """Beats of a run's ``.npz``: what the model is fed, and the labels if the file has them."""
 
     images: np.ndarray  # uint8 (k, 128, 128)
-    rr: np.ndarray  # float32 (k, N_RR), gateway.rr features
+    context: np.ndarray  # float32 (k, N_CONTEXT), gateway.context features
     labels: np.ndarray | None  # (k,) label indices
 
     def model_inputs(self) -> list[np.ndarray]:
-        """The Keras model's inputs, in ``model.inputs`` order: float32 pixels 0..255 ``(k, 128, 128, 1)`` and RR."""
-        return keras_inputs(self.images, self.rr)
+        """The Keras model's inputs, in ``model.inputs`` order: pixels 0..255 ``(k, 128, 128, 1)`` and context."""
+        return keras_inputs(self.images, self.context)
 
 
-def keras_inputs(images: np.ndarray, rr: np.ndarray) -> list[np.ndarray]:
-    """uint8 beat images and their RR features as the Keras model takes them (``[beat_image, rr]``)."""
-    return [images[..., None].astype(np.float32), rr.astype(np.float32)]
+def keras_inputs(images: np.ndarray, context: np.ndarray) -> list[np.ndarray]:
+    """uint8 beat images and their context features as the Keras model takes them (``[beat_image, context]``)."""
+    return [images[..., None].astype(np.float32), context.astype(np.float32)]
 
 
 def load_beats(npz_path: Path) -> Beats:
-    """The beats of a run's ``.npz``, refusing anything but uint8 beat images with finite float32 RR features."""
+    """The beats of a run's ``.npz``, refusing anything but uint8 beat images with finite float32 context features."""
     if not npz_path.is_file():
         raise RunError(f"{npz_path}: file not found")
     with np.load(npz_path) as f:
-        for name in ("images", "rr"):
+        for name in ("images", "context"):
             if name not in f:
                 raise RunError(f"{npz_path}: no {name!r} array (has {', '.join(f.files) or 'nothing'})")
-        images, rr = f["images"], f["rr"]
+        images, context = f["images"], f["context"]
         labels = f["labels"] if "labels" in f else None
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise RunError(f"{npz_path}: 'images' must be uint8 (k, {IMAGE_SIZE}, {IMAGE_SIZE}), "
                        f"got {images.dtype} {images.shape}")
     if images.shape[0] == 0:
         raise RunError(f"{npz_path}: 'images' is empty")
-    if rr.dtype != np.float32 or rr.shape != (images.shape[0], N_RR) or not np.isfinite(rr).all():
-        raise RunError(f"{npz_path}: 'rr' must be finite float32 ({images.shape[0]}, {N_RR}) RR features "
-                       f"aligned with 'images', got {rr.dtype} {rr.shape}")
+    if (context.dtype != np.float32 or context.shape != (images.shape[0], N_CONTEXT)
+            or not np.isfinite(context).all()):
+        raise RunError(f"{npz_path}: 'context' must be finite float32 ({images.shape[0]}, {N_CONTEXT}) context "
+                       f"features aligned with 'images', got {context.dtype} {context.shape}")
     if labels is not None and labels.shape != (images.shape[0],):
         raise RunError(f"{npz_path}: 'labels' has shape {labels.shape}, expected ({images.shape[0]},)")
-    return Beats(images, rr, labels)
+    return Beats(images, context, labels)
 
 
 def load_run(path: str | Path) -> Run:
@@ -125,7 +128,7 @@ def run_chain(meta: dict) -> dict[str, object]:
         raise RunError(f"meta.json: field 'window' must be {{\"before\": ..., \"after\": ...}}, got {window!r}")
     chain = {"sample_rate": meta.get("sample_rate"), "window_before": window.get("before"),
              "window_after": window.get("after"), "image_size": meta.get("image_size"),
-             "chain_version": meta.get("chain_version"), "rr_features": meta.get("rr_features")}
+             "chain_version": meta.get("chain_version"), "context_features": meta.get("context_features")}
     missing = [name for name, value in chain.items() if value is None]
     if missing:
         raise RunError(f"meta.json: chain field(s) {', '.join(missing)} missing")
@@ -137,9 +140,9 @@ def representative_dataset(inputs: dict[str, np.ndarray]) -> Callable[[], Iterat
 
     ``inputs`` maps each model input's name to its samples; for the beat
     model, ``beat_image`` float32 pixels 0..255 ``(k, 128, 128, 1)`` and
-    ``rr`` ``(k, N_RR)``.  Samples go by name, not position: the converted
-    model orders its input tensors as it likes (``rr`` first, as it happens),
-    and a list would be fed in that order.
+    ``context`` ``(k, N_CONTEXT)``.  Samples go by name, not position: the
+    converted model orders its input tensors as it likes, and a list would be
+    fed in that order.
     """
     lengths = {name: len(x) for name, x in inputs.items()}
     if len(set(lengths.values())) != 1:
@@ -183,9 +186,9 @@ def load_keras(run: Run) -> object:
 
     model = keras.models.load_model(run.model_path, compile=False)
     shapes = [tuple(x.shape[1:]) for x in model.inputs]
-    if shapes != [(IMAGE_SIZE, IMAGE_SIZE, 1), (N_RR,)]:
+    if shapes != [(IMAGE_SIZE, IMAGE_SIZE, 1), (N_CONTEXT,)]:
         raise RunError(f"{run.model_path}: model inputs have item shapes {shapes}, expected "
-                       f"[({IMAGE_SIZE}, {IMAGE_SIZE}, 1), ({N_RR},)] (beat_image, rr)")
+                       f"[({IMAGE_SIZE}, {IMAGE_SIZE}, 1), ({N_CONTEXT},)] (beat_image, context)")
     if tuple(model.output_shape)[1:] != (len(run.meta["labels"]),):
         raise RunError(f"{run.model_path}: model output shape {model.output_shape} but meta.json lists "
                        f"{len(run.meta['labels'])} labels")

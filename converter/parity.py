@@ -1,15 +1,16 @@
 """Does the int8 model the Pi runs classify like the float Keras model it came from?
 
 ``ecg-parity runs/<name> --model DIR/<name>.tflite [--out DIR]`` runs both
-on the run's held-out beats (``heldout.npz``: images and RR features):
+on the run's held-out beats (``heldout.npz``: images and context features):
 the int8 model through
 :func:`gateway.model.load_model` (the gateway's own loading, quantization
 and batching, i.e. exactly what the Pi runs), the float model through
 Keras.  It prints and writes ``parity.json`` and ``parity.md``: top-1
 agreement, accuracy and per-class sensitivity (Se) and positive
 predictivity (+P) of both, the beats on which they disagree, and how many
-held-out RR feature values fall outside the range the int8 RR input can
-represent (they are clipped to it: the calibration beats set that range).
+held-out context feature values (:mod:`gateway.context`) fall outside the
+range the int8 context input can represent (they are clipped to it: the
+calibration beats set that range).
 
 Targets: agreement >= 99.5 %, and int8 accuracy at most 0.3 points below
 the float model's.  The exit status is 1 when a target is missed.
@@ -24,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.context import CONTEXT_FEATURES
 from gateway.interpreters import TensorInfo
 from gateway.model import load_model
-from gateway.rr import RR_FEATURES
 
 from .convert import RunError, keras_inputs, load_keras, load_run
 
@@ -95,8 +96,8 @@ def closeness(p_float: np.ndarray, p_int8: np.ndarray) -> dict:
                 for t in MARGINS}}
 
 
-def rr_outside_range(rr: np.ndarray, inp: TensorInfo) -> dict:
-    """The range of RR feature values an integer input represents, and the percent of ``rr`` values outside it.
+def context_outside_range(context: np.ndarray, inp: TensorInfo) -> dict:
+    """The range of feature values an integer context input represents, and the percent of ``context`` outside it.
 
     ``None`` percentages for a float input (nothing is clipped).
     """
@@ -104,16 +105,17 @@ def rr_outside_range(rr: np.ndarray, inp: TensorInfo) -> dict:
         return {"range": None, "percent_outside": None}
     info = np.iinfo(inp.dtype)
     lo, hi = (info.min - inp.zero_point) * inp.scale, (info.max - inp.zero_point) * inp.scale
-    outside = (rr < lo - inp.scale / 2) | (rr > hi + inp.scale / 2)
+    outside = (context < lo - inp.scale / 2) | (context > hi + inp.scale / 2)
     return {"range": [lo, hi], "scale": inp.scale, "zero_point": inp.zero_point,
-            "percent_outside": {name: 100.0 * float(np.mean(outside[:, k])) for k, name in enumerate(RR_FEATURES)}}
+            "percent_outside": {name: 100.0 * float(np.mean(outside[:, k]))
+                                for k, name in enumerate(CONTEXT_FEATURES)}}
 
 
 def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
     """Classify the run's held-out beats with both models and compare them."""
     run = load_run(run_dir)
     heldout = run.beats("heldout")
-    images, rr, labels = heldout.images, heldout.rr, heldout.labels
+    images, context, labels = heldout.images, heldout.context, heldout.labels
     if labels is None:
         raise RunError(f"{run.path / 'heldout.npz'}: no 'labels' array")
     names = list(run.meta["labels"])
@@ -122,15 +124,16 @@ def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
     classifier = load_model(model_path)
     if list(classifier.labels) != names:
         raise RunError(f"{model_path}: labels {list(classifier.labels)} differ from the run's {names}")
-    pred_int8, p_int8 = classifier.classify(images, rr)
+    pred_int8, p_int8 = classifier.classify(images, context)
     keras_model = load_keras(run)
     p_float = np.concatenate([
-        keras_model.predict(keras_inputs(images[i:i + _KERAS_BATCH], rr[i:i + _KERAS_BATCH]), verbose=0)
+        keras_model.predict(keras_inputs(images[i:i + _KERAS_BATCH], context[i:i + _KERAS_BATCH]), verbose=0)
         for i in range(0, len(images), _KERAS_BATCH)])
     result = compare(labels.astype(np.int64), p_float.argmax(axis=1), pred_int8, names)
     return {"run": str(run.path), "split": run.meta.get("split"), "model": str(model_path),
             "model_version": classifier.version, "backend": classifier.backend, **result,
-            "closeness": closeness(p_float, p_int8), "rr_input": rr_outside_range(rr, classifier.rr_input)}
+            "closeness": closeness(p_float, p_int8),
+            "context_input": context_outside_range(context, classifier.context_input)}
 
 
 def _pct(x: float | None) -> str:
@@ -167,10 +170,10 @@ def to_markdown(r: dict) -> str:
               f"Largest per-beat probability difference: median {c['max_abs_prob_diff_median']:.4f}, "
               f"99th percentile {c['max_abs_prob_diff_p99']:.4f} (int8 output step 1/256 = 0.0039). "
               f"Float model's top-1 minus top-2 margin on the disagreeing beats: {near_ties}.", ""]
-    q = r["rr_input"]
+    q = r["context_input"]
     if q["range"] is not None:
         outside = ", ".join(f"{name} {pct:.2f} %" for name, pct in q["percent_outside"].items())
-        lines += [f"RR input: int8 scale {q['scale']:.5f}, zero point {q['zero_point']}, represents "
+        lines += [f"Context input: int8 scale {q['scale']:.5f}, zero point {q['zero_point']}, represents "
                   f"{q['range'][0]:+.3f} .. {q['range'][1]:+.3f}; held-out values outside (clipped): {outside}.", ""]
     return "\n".join(lines)
 

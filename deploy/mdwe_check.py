@@ -81,15 +81,15 @@ def exercise(model: str | None) -> str:
 
     import gateway.server  # noqa: F401  (websockets)
     import paho.mqtt.client  # noqa: F401
+    from gateway.context import N_CONTEXT
     from gateway.model import load_model
     from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
     from gateway.raster import render_beats
-    from gateway.rr import N_RR
 
     classifier = load_model(model, backend="ai_edge_litert")
     t = np.arange(512) / 360.0
     windows = np.stack([np.exp(-0.5 * ((t - 256 / 360) / w) ** 2) for w in (0.01, 0.02, 0.04)])
-    labels, probs = classifier.classify(render_beats(windows), np.zeros((len(windows), N_RR), np.float32))
+    labels, probs = classifier.classify(render_beats(windows), np.zeros((len(windows), N_CONTEXT), np.float32))
     stream = DeviceStream("check", "check", 360)
     processor = StreamProcessor(stream, classifier, ProcessorConfig(), 0.0)
     beat = np.exp(-0.5 * ((np.arange(300) - 150) / 4.0) ** 2)  # 72 beats/min of R waves, 1 mV

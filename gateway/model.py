@@ -4,13 +4,14 @@ A model is a ``.tflite`` file plus a ``.json`` metadata file of the same
 name, both written by ``ecg-convert``.  The metadata says which signal chain
 the model was trained for; a model trained on other windows, images or
 filters would silently misclassify, so :func:`load_model` refuses any model
-whose metadata disagrees with :mod:`gateway.spec` (or with the RR features
-of :mod:`gateway.rr`), and any ``.tflite`` whose bytes no longer match the
-SHA-256 recorded at conversion.
+whose metadata disagrees with :mod:`gateway.spec` (or with the context
+features of :mod:`gateway.context`), and any ``.tflite`` whose bytes no
+longer match the SHA-256 recorded at conversion.
 
-The model has two inputs, the beat image and the beat's RR features; the
-classifier finds each by its shape, since a converter may order a model's
-input tensors as it likes.
+The model has two inputs, the beat image and the beat's context features
+(its RR timing and QRS shape against the patient's recent beats,
+:mod:`gateway.context`); the classifier finds each by its shape, since a
+converter may order a model's input tensors as it likes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from . import spec
+from .context import CONTEXT_FEATURES, N_CONTEXT
 from .interpreters import TensorInfo, TFLiteInterpreter, make_interpreter
-from .rr import N_RR, RR_FEATURES
 
 #: Value of the metadata's ``format`` field this gateway reads.
 METADATA_FORMAT = "ecg-edge-model/1"
@@ -47,7 +48,7 @@ def chain_fields() -> dict[str, object]:
         "window_after": spec.WINDOW_AFTER,
         "image_size": spec.IMAGE_SIZE,
         "chain_version": spec.CHAIN_VERSION,
-        "rr_features": list(RR_FEATURES),
+        "context_features": list(CONTEXT_FEATURES),
     }
 
 
@@ -80,8 +81,8 @@ def validate_metadata(meta: object, model_bytes: bytes, source: str = "model") -
         theirs = meta[name]
         if type(theirs) is not type(ours) or theirs != ours:
             raise ModelError(f"{source}: metadata field {name!r} is {theirs!r} but this gateway's chain uses "
-                             f"{ours!r} (gateway.spec, gateway.rr); the model was trained for a different signal chain "
-                             f"and must be retrained/converted for this one")
+                             f"{ours!r} (gateway.spec, gateway.context); the model was trained for a different "
+                             f"signal chain and must be retrained/converted for this one")
     actual = sha256_hex(model_bytes)
     if meta["sha256"] != actual:
         raise ModelError(f"{source}: the .tflite file was modified after conversion: its SHA-256 is "
@@ -103,7 +104,7 @@ def _find_input(interpreter: TFLiteInterpreter, item_shape: tuple[int, ...]) -> 
 
 
 class BeatClassifier:
-    """The beat classifier as the stream processor sees it: uint8 images and RR features in, labels out.
+    """The beat classifier as the stream processor sees it: uint8 images and context features in, labels out.
 
     Not thread-safe: one interpreter, one caller at a time (the gateway runs
     one classifier per event loop).
@@ -118,20 +119,20 @@ class BeatClassifier:
         self.backend: str = interpreter.backend
         self.batch_size = batch_size
         size = spec.IMAGE_SIZE
-        wanted = {"beat image": (size, size, 1), "RR features": (N_RR,)}
+        wanted = {"beat image": (size, size, 1), "context features": (N_CONTEXT,)}
         found = {what: _find_input(interpreter, shape) for what, shape in wanted.items()}
         shapes = ", ".join(str(inp.item_shape) for inp in interpreter.inputs)
         missing = [f"{what} {shape}" for what, shape in wanted.items() if found[what] is None]
         if missing:
             raise ModelError(f"model {self.version}: no input tensor for the {' and the '.join(missing)} "
                              f"(its inputs have item shapes {shapes}); this gateway feeds each beat's image "
-                             f"and its {N_RR} RR features ({', '.join(RR_FEATURES)})")
+                             f"and its {N_CONTEXT} context features ({', '.join(CONTEXT_FEATURES)})")
         if len(interpreter.inputs) != len(wanted):
             raise ModelError(f"model {self.version}: {len(interpreter.inputs)} input tensors (item shapes "
-                             f"{shapes}); this gateway feeds only the beat image and the RR features")
-        self._image_at, self._rr_at = found["beat image"], found["RR features"]
-        #: the RR input tensor (its scale and zero point say which feature values int8 can represent)
-        self.rr_input: TensorInfo = interpreter.inputs[self._rr_at]
+                             f"{shapes}); this gateway feeds only the beat image and the context features")
+        self._image_at, self._context_at = found["beat image"], found["context features"]
+        #: the context input tensor (its scale and zero point say which feature values int8 can represent)
+        self.context_input: TensorInfo = interpreter.inputs[self._context_at]
         self._pixel_lut = _quantize(np.arange(256, dtype=np.float32), interpreter.inputs[self._image_at])
         if interpreter.output.item_shape != (len(self.labels),):
             raise ModelError(f"model {self.version}: output tensor has item shape "
@@ -140,13 +141,13 @@ class BeatClassifier:
     def __repr__(self) -> str:
         return f"BeatClassifier({self.version}, labels={self.labels}, backend={self.backend})"
 
-    def _to_inputs(self, images: np.ndarray, rr: np.ndarray) -> list[np.ndarray]:
-        """uint8 pixels and float RR features -> the input tensors, in the model's input order.
+    def _to_inputs(self, images: np.ndarray, context: np.ndarray) -> list[np.ndarray]:
+        """uint8 pixels and float context features -> the input tensors, in the model's input order.
 
         Pixels go through a 256-entry table (one lookup quantizes a whole batch).
         """
         xs = {self._image_at: np.take(self._pixel_lut, images)[..., None],
-              self._rr_at: _quantize(rr, self.rr_input)}
+              self._context_at: _quantize(context, self.context_input)}
         return [xs[k] for k in range(len(xs))]
 
     def _from_output(self, y: np.ndarray) -> np.ndarray:
@@ -155,11 +156,12 @@ class BeatClassifier:
             return y.astype(np.float32, copy=False)
         return ((y.astype(np.float32) - out.zero_point) * out.scale).astype(np.float32)
 
-    def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Classify rendered beats -> (label indices ``(n,)``, probabilities ``(n, k)``).
 
-        ``images`` is uint8 ``(n, 128, 128)``; ``rr`` float32 ``(n, N_RR)``,
-        each row the beat's features from :class:`gateway.rr.RRTracker`.
+        ``images`` is uint8 ``(n, 128, 128)``; ``context`` float32
+        ``(n, N_CONTEXT)``, each row the beat's features from
+        :class:`gateway.context.ContextTracker`.
         Runs in chunks of ``batch_size`` beats per interpreter call; ``n`` may be 0.
         """
         size = spec.IMAGE_SIZE
@@ -168,19 +170,19 @@ class BeatClassifier:
             raise ValueError(f"classify: expected a uint8 numpy array of beat images, got {got}")
         if images.ndim != 3 or images.shape[1:] != (size, size):
             raise ValueError(f"classify: expected images of shape (n, {size}, {size}), got {images.shape}")
-        if not isinstance(rr, np.ndarray) or rr.dtype != np.float32:
-            got = rr.dtype if isinstance(rr, np.ndarray) else type(rr).__name__
-            raise ValueError(f"classify: expected a float32 numpy array of RR features, got {got}")
-        if rr.shape != (images.shape[0], N_RR):
-            raise ValueError(f"classify: expected RR features of shape ({images.shape[0]}, {N_RR}) for "
-                             f"{images.shape[0]} images, got {rr.shape}")
-        if not np.isfinite(rr).all():
-            raise ValueError("classify: RR features must be finite numbers")
+        if not isinstance(context, np.ndarray) or context.dtype != np.float32:
+            got = context.dtype if isinstance(context, np.ndarray) else type(context).__name__
+            raise ValueError(f"classify: expected a float32 numpy array of context features, got {got}")
+        if context.shape != (images.shape[0], N_CONTEXT):
+            raise ValueError(f"classify: expected context features of shape ({images.shape[0]}, {N_CONTEXT}) for "
+                             f"{images.shape[0]} images, got {context.shape}")
+        if not np.isfinite(context).all():
+            raise ValueError("classify: context features must be finite numbers")
         k = len(self.labels)
         probs = np.empty((images.shape[0], k), dtype=np.float32)
         for start in range(0, images.shape[0], self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            probs[chunk] = self._from_output(self._interp.run(*self._to_inputs(images[chunk], rr[chunk])))
+            probs[chunk] = self._from_output(self._interp.run(*self._to_inputs(images[chunk], context[chunk])))
         return probs.argmax(axis=1), probs
 
 

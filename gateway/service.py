@@ -60,9 +60,9 @@ class SharedClassifier:
         self.scheme = classifier.scheme
         self.version = classifier.version
 
-    def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
-            return self._classifier.classify(images, rr)
+            return self._classifier.classify(images, context)
 
 
 class Gateway:

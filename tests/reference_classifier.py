@@ -17,10 +17,10 @@ import numpy as np
 import wfdb
 
 from gateway.chain import beat_windows, condition
+from gateway.context import N_CONTEXT
 from gateway.detect import detect_rpeaks
 from gateway.leads import read_record
 from gateway.raster import render_beats
-from gateway.rr import N_RR
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?!")
@@ -28,7 +28,7 @@ SEED8 = ("N", "L", "R", "A", "V", "!", "E", "/")
 
 
 class ReferenceClassifier:
-    """``classify(images, rr)`` -> the reference label of the beat each image shows (``rr`` is not needed)."""
+    """``classify(images, context)`` -> the reference label of the beat each image shows (``context`` is not needed)."""
 
     scheme = "reference"
     version = "reference-0"
@@ -53,9 +53,9 @@ class ReferenceClassifier:
             self._peak_labels.append(sym if sym in labels else "N")
         self._exact = {image.tobytes(): label for image, label in zip(images, self._peak_labels)}
 
-    def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert images.dtype == np.uint8 and images.ndim == 3
-        assert rr.dtype == np.float32 and rr.shape == (len(images), N_RR)
+        assert context.dtype == np.float32 and context.shape == (len(images), N_CONTEXT)
         idx = np.zeros(len(images), dtype=np.int64)
         for k, image in enumerate(images.reshape(len(images), -1)):
             label = self._exact.get(image.tobytes())

@@ -51,7 +51,7 @@ def stream_synthetic(r_times: np.ndarray, duration: float, config: ProcessorConf
 class _AllNormal:
     labels, scheme, version = ("N", "V"), "normal", "normal-1"
 
-    def classify(self, images, rr):
+    def classify(self, images, context):
         probs = np.zeros((len(images), 2), dtype=np.float32)
         probs[:, 0] = 1
         return np.zeros(len(images), dtype=np.int64), probs

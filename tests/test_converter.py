@@ -1,8 +1,8 @@
 """Keras -> int8 TFLite conversion, its metadata, and the parity check (this module imports TensorFlow).
 
-One tiny synthetic training run (converter.tiny_run: beat shapes with RR
-features, the real model's two inputs and output) is trained once per module
-and converted.
+One tiny synthetic training run (converter.tiny_run: beat shapes with
+context features, the real model's two inputs and output) is trained once
+per module and converted.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ pytest.importorskip("tensorflow")
 
 from converter.convert import (RunError, convert_run, keras_inputs, load_keras, load_run, main,  # noqa: E402
                                to_tflite)
-from converter.parity import closeness, compare, rr_outside_range, run_parity  # noqa: E402
+from converter.parity import closeness, compare, context_outside_range, run_parity  # noqa: E402
 from converter.parity import main as parity_main  # noqa: E402
 from converter.tiny_run import LABELS, make_tiny_run  # noqa: E402
+from gateway.context import CONTEXT_FEATURES, N_CONTEXT  # noqa: E402
 from gateway.interpreters import TensorInfo, make_interpreter  # noqa: E402
 from gateway.model import BeatClassifier, chain_fields, load_model  # noqa: E402
 from gateway.raster import RASTER_PARAMS  # noqa: E402
-from gateway.rr import N_RR, RR_FEATURES  # noqa: E402
 from gateway.spec import IMAGE_SIZE  # noqa: E402
 
 
@@ -38,35 +38,36 @@ def converted(run: Path, tmp_path_factory) -> Path:
     return convert_run(run, tmp_path_factory.mktemp("models"))
 
 
-def keras_predictions(run: Path, images: np.ndarray, rr: np.ndarray) -> np.ndarray:
-    return load_keras(load_run(run)).predict(keras_inputs(images, rr), verbose=0)
+def keras_predictions(run: Path, images: np.ndarray, context: np.ndarray) -> np.ndarray:
+    return load_keras(load_run(run)).predict(keras_inputs(images, context), verbose=0)
 
 
 def heldout(run: Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     with np.load(run / "heldout.npz") as f:
-        return f["images"][:n], f["rr"][:n]
+        return f["images"][:n], f["context"][:n]
 
 
 def test_the_int8_model_classifies_like_the_keras_model(run: Path, converted: Path) -> None:
-    images, rr = heldout(run)
-    float_pred = keras_predictions(run, images, rr).argmax(axis=1)
-    int8_pred, _ = load_model(converted).classify(images, rr)
+    images, context = heldout(run)
+    float_pred = keras_predictions(run, images, context).argmax(axis=1)
+    int8_pred, _ = load_model(converted).classify(images, context)
     assert np.mean(int8_pred == float_pred) >= 0.97
 
 
 def test_the_model_is_int8_end_to_end_and_uint8_pixels_map_to_it_exactly(run: Path, converted: Path) -> None:
     interp = make_interpreter(converted)
     by_shape = {inp.item_shape: inp for inp in interp.inputs}
-    assert sorted(by_shape) == sorted([(IMAGE_SIZE, IMAGE_SIZE, 1), (N_RR,)])
-    image, rr = by_shape[IMAGE_SIZE, IMAGE_SIZE, 1], by_shape[N_RR,]
-    assert image.dtype == rr.dtype == interp.output.dtype == np.int8
+    assert sorted(by_shape) == sorted([(IMAGE_SIZE, IMAGE_SIZE, 1), (N_CONTEXT,)])
+    image, context_in = by_shape[IMAGE_SIZE, IMAGE_SIZE, 1], by_shape[N_CONTEXT,]
+    assert image.dtype == context_in.dtype == interp.output.dtype == np.int8
     # Rescaling(1/255) inside the model lets the image input be pixel - 128, losslessly.
     assert (image.scale, image.zero_point) == (1.0, -128)
-    # The RR input has its own scale, calibrated on the representative beats' features: it spans their range.
+    # The context input has its own scale, calibrated on the representative beats: it spans their range.
     with np.load(run / "representative.npz") as f:
-        lo, hi = f["rr"].min(), f["rr"].max()
-    assert (-128 - rr.zero_point) * rr.scale <= lo + rr.scale and (127 - rr.zero_point) * rr.scale >= hi - rr.scale
-    assert rr.scale < (hi - lo) / 200  # not a shared, coarser scale
+        lo, hi = f["context"].min(), f["context"].max()
+    step, zero = context_in.scale, context_in.zero_point
+    assert (-128 - zero) * step <= lo + step and (127 - zero) * step >= hi - step
+    assert step < (hi - lo) / 200  # not a shared, coarser scale
     tensor_types = {interp.raw.get_tensor_details()[i]["dtype"] for i in range(len(interp.raw.get_tensor_details()))}
     assert np.float32 not in tensor_types
 
@@ -77,7 +78,7 @@ def test_the_metadata_records_chain_labels_provenance_and_hash(run: Path, conver
     assert converted.name == "tiny.tflite"  # named after the scheme by default
     assert meta["scheme"] == "tiny" and meta["labels"] == list(LABELS)
     assert {k: meta[k] for k in chain_fields()} == chain_fields()
-    assert meta["rr_features"] == run_meta["rr_features"] == list(RR_FEATURES)
+    assert meta["context_features"] == run_meta["context_features"] == list(CONTEXT_FEATURES)
     assert meta["raster"] == RASTER_PARAMS
     assert meta["evaluation"] == run_meta["evaluation"]
     assert meta["training"]["split"] == run_meta["split"]
@@ -105,8 +106,8 @@ def copy_run(run: Path, dest: Path) -> Path:
     ({"image_size": 64}, "image_size"),
     ({"sample_rate": 250}, "sample_rate"),
     ({"window": 512}, "window"),
-    ({"rr_features": list(RR_FEATURES)[:-1]}, "rr_features"),
-    ({"rr_features": None}, "rr_features"),
+    ({"context_features": list(CONTEXT_FEATURES)[:-1]}, "context_features"),
+    ({"context_features": None}, "context_features"),
 ])
 def test_a_run_trained_for_another_chain_is_not_converted(run: Path, tmp_path: Path, changes: dict,
                                                           field: str) -> None:
@@ -120,14 +121,16 @@ def test_a_run_trained_for_another_chain_is_not_converted(run: Path, tmp_path: P
 
 
 @pytest.mark.parametrize("arrays, problem", [
-    ({"images": np.zeros((4, 64, 64), np.uint8), "rr": np.zeros((4, N_RR), np.float32)}, "'images' must be uint8"),
-    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8)}, "no 'rr' array"),
-    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8), "rr": np.zeros((3, N_RR), np.float32)},
-     "'rr' must be finite float32 \\(4, "),
-    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8), "rr": np.zeros((4, N_RR), np.float64)},
-     "'rr' must be finite float32"),
-    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8), "rr": np.full((4, N_RR), np.inf, np.float32)},
-     "'rr' must be finite float32"),
+    ({"images": np.zeros((4, 64, 64), np.uint8), "context": np.zeros((4, N_CONTEXT), np.float32)},
+     "'images' must be uint8"),
+    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8)}, "no 'context' array"),
+    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8), "context": np.zeros((3, N_CONTEXT), np.float32)},
+     "'context' must be finite float32 \\(4, "),
+    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8), "context": np.zeros((4, N_CONTEXT), np.float64)},
+     "'context' must be finite float32"),
+    ({"images": np.zeros((4, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+      "context": np.full((4, N_CONTEXT), np.inf, np.float32)},
+     "'context' must be finite float32"),
 ])
 def test_malformed_representative_beats_are_refused(run: Path, tmp_path: Path, arrays: dict, problem: str) -> None:
     bad = copy_run(run, tmp_path / "bad")
@@ -136,7 +139,7 @@ def test_malformed_representative_beats_are_refused(run: Path, tmp_path: Path, a
         convert_run(bad, tmp_path / "out")
 
 
-def test_a_run_whose_model_lacks_the_rr_input_is_not_converted(run: Path, tmp_path: Path) -> None:
+def test_a_run_whose_model_lacks_the_context_input_is_not_converted(run: Path, tmp_path: Path) -> None:
     import keras
 
     bad = copy_run(run, tmp_path / "bad")
@@ -157,9 +160,9 @@ def test_a_run_with_missing_files_is_refused(run: Path, tmp_path: Path) -> None:
 def test_a_float_twin_runs_through_the_same_gateway_classifier(run: Path) -> None:
     tflite = to_tflite(load_keras(load_run(run)), None)
     model = BeatClassifier(make_interpreter(tflite), {"labels": list(LABELS), "scheme": "tiny", "sha256": "0" * 64})
-    images, rr = heldout(run, 40)
-    _, probs = model.classify(images, rr)
-    np.testing.assert_allclose(probs, keras_predictions(run, images, rr), atol=1e-4)
+    images, context = heldout(run, 40)
+    _, probs = model.classify(images, context)
+    np.testing.assert_allclose(probs, keras_predictions(run, images, context), atol=1e-4)
 
 
 def test_parity_figures_follow_their_definitions() -> None:
@@ -192,18 +195,20 @@ def test_parity_check_of_the_converted_model_writes_json_and_markdown(run: Path,
     result = json.loads((tmp_path / "parity.json").read_text())
     assert result == json.loads(json.dumps(run_parity(run, converted)))
     assert result["targets"]["agreement_met"] and result["n_beats"] > 0
-    assert list(result["rr_input"]["percent_outside"]) == list(RR_FEATURES)
+    assert list(result["context_input"]["percent_outside"]) == list(CONTEXT_FEATURES)
     report = (tmp_path / "parity.md").read_text()
     assert "Top-1 agreement" in report and all(f"| {label} |" in report for label in LABELS)
-    assert "RR input: int8 scale" in report
+    assert "Context input: int8 scale" in report
 
 
-def test_rr_values_outside_the_int8_input_range_are_counted() -> None:
-    inp = TensorInfo(0, (N_RR,), np.dtype(np.int8), 0.01, 28)  # represents -1.56 .. +0.99
-    rr = np.zeros((4, N_RR), np.float32)
-    rr[0, 0], rr[1, 0], rr[2, 0] = -1.6, 1.2, 0.99  # below, above, at the edge
-    rr[3, -1] = -2.0
-    q = rr_outside_range(rr, inp)
+def test_context_values_outside_the_int8_input_range_are_counted() -> None:
+    inp = TensorInfo(0, (N_CONTEXT,), np.dtype(np.int8), 0.01, 28)  # represents -1.56 .. +0.99
+    context = np.zeros((4, N_CONTEXT), np.float32)
+    context[0, 0], context[1, 0], context[2, 0] = -1.6, 1.2, 0.99  # below, above, at the edge
+    context[3, -1] = -2.0
+    q = context_outside_range(context, inp)
     assert q["range"] == pytest.approx([-1.56, 0.99])
-    assert q["percent_outside"] == {name: 0.0 for name in RR_FEATURES} | {RR_FEATURES[0]: 50.0, RR_FEATURES[-1]: 25.0}
-    assert rr_outside_range(rr, TensorInfo(0, (N_RR,), np.dtype(np.float32), 0.0, 0))["percent_outside"] is None
+    first, last = CONTEXT_FEATURES[0], CONTEXT_FEATURES[-1]
+    assert q["percent_outside"] == {name: 0.0 for name in CONTEXT_FEATURES} | {first: 50.0, last: 25.0}
+    float_input = TensorInfo(0, (N_CONTEXT,), np.dtype(np.float32), 0.0, 0)
+    assert context_outside_range(context, float_input)["percent_outside"] is None

@@ -1,11 +1,12 @@
 """The gateway's model loading, checks and classification, without TensorFlow.
 
 Uses the committed tiny synthetic model (tests/fixtures/models/tiny.*, made
-by ``python -m converter.tiny_run``): synthetic beat shapes with RR features,
-among them narrow beats that only their RR features tell from early ones,
-the real model's two inputs and output.  Its metadata's chain fields are set to this
-gateway's chain in the fixture, so a chain bump does not need a new binary;
-every test that changes a field changes it away from the gateway's value.
+by ``python -m converter.tiny_run``): synthetic beat shapes with context
+features (:mod:`gateway.context`), among them narrow beats that only their
+context features tell from early ones, the real model's two inputs and
+output.  Its metadata's chain fields are set to this gateway's chain in the
+fixture, so a chain bump does not need a new binary; every test that
+changes a field changes it away from the gateway's value.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import pytest
 
 import gateway.interpreters as interpreters
 from converter.tiny_run import LABELS, synthetic_beats
+from gateway.context import CONTEXT_FEATURES, N_CONTEXT
 from gateway.interpreters import BackendError, TensorInfo, make_interpreter
 from gateway.model import BeatClassifier, ModelError, chain_fields, load_model, shipped_model_path
-from gateway.rr import N_RR, RR_FEATURES
 from gateway.spec import IMAGE_SIZE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "models" / "tiny.tflite"
@@ -68,68 +69,67 @@ def test_a_checked_model_loads_with_its_labels_scheme_version_and_backend(tiny: 
 
 
 def test_the_model_classifies_beats_it_was_trained_on(tiny: Path) -> None:
-    images, rr, labels = synthetic_beats(120, seed=123)
-    indices, probs = load_model(tiny).classify(images, rr)
+    images, context, labels = synthetic_beats(120, seed=123)
+    indices, probs = load_model(tiny).classify(images, context)
     assert np.mean(indices == labels) >= 0.9
 
 
-def test_the_rr_features_reach_the_model(tiny: Path) -> None:
-    """Narrow and early beats draw the same images: only the RR features, quantized and fed right, tell them apart."""
-    images, rr, labels = synthetic_beats(200, seed=7)
+def test_the_context_features_reach_the_model(tiny: Path) -> None:
+    """Narrow and early beats draw the same images: only the context, quantized and fed right, tells them apart."""
+    images, context, labels = synthetic_beats(200, seed=7)
     narrow, early = LABELS.index("narrow"), LABELS.index("early")
     on_time = labels == narrow
     model = load_model(tiny)
-    assert np.mean(model.classify(images[on_time], rr[on_time])[0] == narrow) >= 0.9
-    premature = rr[on_time].copy()
-    premature[:, RR_FEATURES.index("pre")] = -0.7  # the same beats, arriving at 60 % of the usual RR
-    if "long" in RR_FEATURES:
-        premature[:, RR_FEATURES.index("long")] = -0.7
+    assert np.mean(model.classify(images[on_time], context[on_time])[0] == narrow) >= 0.9
+    premature = context[on_time].copy()
+    for name in ("pre", "long"):  # the same beats, arriving at 60 % of the usual RR
+        premature[:, CONTEXT_FEATURES.index(name)] = -0.7
     assert np.mean(model.classify(images[on_time], premature)[0] == early) >= 0.9
 
 
 def test_classify_returns_indices_and_probabilities_for_any_batch_size(tiny: Path) -> None:
     model = load_model(tiny)
-    images, rr, _ = synthetic_beats(5, seed=1)
-    indices, probs = model.classify(images, rr)
+    images, context, _ = synthetic_beats(5, seed=1)
+    indices, probs = model.classify(images, context)
     assert indices.shape == (5,) and indices.dtype.kind == "i"
     assert probs.shape == (5, len(LABELS)) and probs.dtype == np.float32
     assert np.all((probs >= 0) & (probs <= 1))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=2 / 256)  # int8 softmax: steps of 1/256
     np.testing.assert_array_equal(indices, probs.argmax(axis=1))
     empty_idx, empty_probs = model.classify(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
-                                            np.zeros((0, N_RR), np.float32))
+                                            np.zeros((0, N_CONTEXT), np.float32))
     assert empty_idx.shape == (0,) and empty_probs.shape == (0, len(LABELS))
 
 
 def test_results_do_not_depend_on_how_beats_are_batched(tiny: Path) -> None:
-    images, rr, _ = synthetic_beats(70, seed=2)
-    whole = load_model(tiny).classify(images, rr)[1]
-    chunked = load_model(tiny, batch_size=7).classify(images, rr)[1]
+    images, context, _ = synthetic_beats(70, seed=2)
+    whole = load_model(tiny).classify(images, context)[1]
+    chunked = load_model(tiny, batch_size=7).classify(images, context)[1]
     model = load_model(tiny)
-    one_by_one = np.concatenate([model.classify(images[i:i + 1], rr[i:i + 1])[1] for i in range(len(images))])
+    one_by_one = np.concatenate([model.classify(images[i:i + 1], context[i:i + 1])[1] for i in range(len(images))])
     np.testing.assert_array_equal(whole, chunked)
     np.testing.assert_array_equal(whole, one_by_one)
 
 
 IMAGES = np.zeros((2, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-RR = np.zeros((2, N_RR), np.float32)
+CONTEXT = np.zeros((2, N_CONTEXT), np.float32)
 
 
-@pytest.mark.parametrize("images, rr, problem", [
-    (IMAGES.astype(np.float32), RR, "uint8"),
-    (IMAGES[0], RR[:1], "shape"),
-    (np.zeros((2, 64, 64), np.uint8), RR, "shape"),
-    ([[0] * IMAGE_SIZE] * IMAGE_SIZE, RR, "uint8"),
-    (IMAGES, RR.astype(np.float64), "float32"),
-    (IMAGES, RR.tolist(), "float32"),
-    (IMAGES, RR[:, :-1], "shape"),
-    (IMAGES, RR[:1], r"RR features of shape \(2, "),
-    (IMAGES, np.full((2, N_RR), np.nan, np.float32), "finite"),
+@pytest.mark.parametrize("images, context, problem", [
+    (IMAGES.astype(np.float32), CONTEXT, "uint8"),
+    (IMAGES[0], CONTEXT[:1], "shape"),
+    (np.zeros((2, 64, 64), np.uint8), CONTEXT, "shape"),
+    ([[0] * IMAGE_SIZE] * IMAGE_SIZE, CONTEXT, "uint8"),
+    (IMAGES, CONTEXT.astype(np.float64), "float32"),
+    (IMAGES, CONTEXT.tolist(), "float32"),
+    (IMAGES, CONTEXT[:, :-1], "shape"),
+    (IMAGES, CONTEXT[:1], r"context features of shape \(2, "),
+    (IMAGES, np.full((2, N_CONTEXT), np.nan, np.float32), "finite"),
 ])
-def test_classify_refuses_what_is_not_beat_images_with_their_rr_features(tiny: Path, images: object, rr: object,
-                                                                          problem: str) -> None:
+def test_classify_refuses_what_is_not_beat_images_with_their_context_features(tiny: Path, images: object,
+                                                                               context: object, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        load_model(tiny).classify(images, rr)
+        load_model(tiny).classify(images, context)
 
 
 # --- finding and feeding the inputs ---------------------------------------------------
@@ -140,7 +140,7 @@ def tensor(index: int, item_shape: tuple[int, ...], dtype=np.int8, scale: float 
 
 
 IMAGE_INPUT = tensor(0, (IMAGE_SIZE, IMAGE_SIZE, 1), np.int8, 1.0, -128)
-RR_INPUT = tensor(1, (N_RR,), np.int8, 0.01, 20)
+CONTEXT_INPUT = tensor(1, (N_CONTEXT,), np.int8, 0.01, 20)
 
 
 class FakeInterpreter:
@@ -162,43 +162,43 @@ META = {"labels": ["a", "b"], "scheme": "fake", "sha256": "0" * 64}
 
 
 @pytest.mark.parametrize("inputs, problem", [
-    ((IMAGE_INPUT,), rf"no input tensor for the RR features \({N_RR},\)"),
-    ((RR_INPUT,), r"no input tensor for the beat image \(128, 128, 1\)"),
-    ((tensor(0, (IMAGE_SIZE, IMAGE_SIZE, 3)), tensor(1, (N_RR + 1,))),
-     "no input tensor for the beat image .* and the RR features"),
-    ((IMAGE_INPUT, RR_INPUT, tensor(2, (7,))), "3 input tensors"),
+    ((IMAGE_INPUT,), rf"no input tensor for the context features \({N_CONTEXT},\)"),
+    ((CONTEXT_INPUT,), r"no input tensor for the beat image \(128, 128, 1\)"),
+    ((tensor(0, (IMAGE_SIZE, IMAGE_SIZE, 3)), tensor(1, (N_CONTEXT + 1,))),
+     "no input tensor for the beat image .* and the context features"),
+    ((IMAGE_INPUT, CONTEXT_INPUT, tensor(2, (7,))), "3 input tensors"),
 ])
-def test_a_model_without_exactly_the_image_and_rr_inputs_is_refused(inputs: tuple, problem: str) -> None:
+def test_a_model_without_exactly_the_image_and_context_inputs_is_refused(inputs: tuple, problem: str) -> None:
     with pytest.raises(ModelError, match=problem):
         BeatClassifier(FakeInterpreter(inputs), META)
 
 
-@pytest.mark.parametrize("inputs", [(IMAGE_INPUT, RR_INPUT), (RR_INPUT, IMAGE_INPUT)])
+@pytest.mark.parametrize("inputs", [(IMAGE_INPUT, CONTEXT_INPUT), (CONTEXT_INPUT, IMAGE_INPUT)])
 def test_inputs_are_found_by_shape_and_quantized_with_their_own_scale(inputs: tuple) -> None:
     interp = FakeInterpreter(inputs)
     images = np.array([np.full((IMAGE_SIZE, IMAGE_SIZE), v, np.uint8) for v in (0, 255)])
-    rr = np.resize(np.array([-0.5, 0.004, 2.0, -1.2, 0.0, 0.016, -2.0, 1.0], np.float32), (2, N_RR))
-    BeatClassifier(interp, META).classify(images, rr)
+    context = np.resize(np.array([-0.5, 0.004, 2.0, -1.2, 0.0, 0.016, -2.0, 1.0], np.float32), (2, N_CONTEXT))
+    BeatClassifier(interp, META).classify(images, context)
     (fed,) = interp.fed
-    fed_image, fed_rr = (fed[0], fed[1]) if inputs[0] is IMAGE_INPUT else (fed[1], fed[0])
+    fed_image, fed_context = (fed[0], fed[1]) if inputs[0] is IMAGE_INPUT else (fed[1], fed[0])
     np.testing.assert_array_equal(fed_image[:, 0, 0, 0], [-128, 127])  # pixel - 128, exactly
-    expected = np.clip(np.rint(rr / 0.01) + 20, -128, 127)  # +-2.0 -> 220 and -180 saturate
-    np.testing.assert_array_equal(fed_rr, expected.astype(np.int8))
+    expected = np.clip(np.rint(context / 0.01) + 20, -128, 127)  # +-2.0 -> 220 and -180 saturate
+    np.testing.assert_array_equal(fed_context, expected.astype(np.int8))
 
 
 def test_float_inputs_are_fed_unquantized() -> None:
     interp = FakeInterpreter((tensor(0, (IMAGE_SIZE, IMAGE_SIZE, 1), np.float32),
-                              tensor(1, (N_RR,), np.float32)))
-    rr = np.linspace(-2, 2, 2 * N_RR, dtype=np.float32).reshape(2, N_RR)
-    BeatClassifier(interp, META).classify(np.full((2, IMAGE_SIZE, IMAGE_SIZE), 200, np.uint8), rr)
+                              tensor(1, (N_CONTEXT,), np.float32)))
+    context = np.linspace(-2, 2, 2 * N_CONTEXT, dtype=np.float32).reshape(2, N_CONTEXT)
+    BeatClassifier(interp, META).classify(np.full((2, IMAGE_SIZE, IMAGE_SIZE), 200, np.uint8), context)
     (fed,) = interp.fed
     assert np.all(fed[0] == 200.0)
-    np.testing.assert_array_equal(fed[1], rr)
+    np.testing.assert_array_equal(fed[1], context)
 
 
 def test_the_interpreter_runs_one_batch_per_input_of_one_batch_size(tiny: Path) -> None:
     interp = make_interpreter(tiny)
-    assert sorted(inp.item_shape for inp in interp.inputs) == sorted([(N_RR,), (IMAGE_SIZE, IMAGE_SIZE, 1)])
+    assert sorted(inp.item_shape for inp in interp.inputs) == sorted([(N_CONTEXT,), (IMAGE_SIZE, IMAGE_SIZE, 1)])
     batches = [np.zeros((3, *inp.item_shape), inp.dtype) for inp in interp.inputs]
     assert interp.run(*batches).shape == (3, len(LABELS))
     with pytest.raises(ValueError, match="2 input tensors, got 1 batches"):
@@ -233,9 +233,9 @@ def test_each_required_metadata_field_is_checked_for_presence(tiny: Path, field:
     ("image_size", chain_fields()["image_size"] // 2),
     ("sample_rate", 250),
     ("sample_rate", float(chain_fields()["sample_rate"])),
-    ("rr_features", list(RR_FEATURES)[:-1]),
-    ("rr_features", list(reversed(RR_FEATURES))),
-    ("rr_features", ",".join(RR_FEATURES)),
+    ("context_features", list(CONTEXT_FEATURES)[:-1]),
+    ("context_features", list(reversed(CONTEXT_FEATURES))),
+    ("context_features", ",".join(CONTEXT_FEATURES)),
 ])
 def test_a_model_built_for_another_signal_chain_is_refused_naming_the_field(tiny: Path, field: str,
                                                                              value: object) -> None:
@@ -360,7 +360,7 @@ def test_loading_and_classifying_never_imports_tensorflow(tiny: Path) -> None:
         "from gateway.model import load_model\n"
         f"m = load_model({str(tiny)!r})\n"
         "m.classify(np.full((3, m.metadata['image_size'], m.metadata['image_size']), 255, np.uint8),\n"
-        "           np.zeros((3, len(m.metadata['rr_features'])), np.float32))\n"
+        "           np.zeros((3, len(m.metadata['context_features'])), np.float32))\n"
         "print(m.backend, sorted(k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'keras')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

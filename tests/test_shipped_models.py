@@ -46,7 +46,7 @@ def test_a_shipped_model_labels_the_beats_of_known_patients(scheme, excerpts):
     for name, beats in excerpts.items():
         y = labels.encode(beats.symbols)
         keep = y >= 0
-        idx, probs = model.classify(render_beats(beats.windows[keep]), beats.rr[keep])
+        idx, probs = model.classify(render_beats(beats.windows[keep]), beats.context[keep])
         assert probs.shape == (int(keep.sum()), len(model.labels))
         assert (idx == y[keep]).mean() >= 0.95, f"{name}: accuracy {(idx == y[keep]).mean():.3f}"
         truth.append(y[keep])
