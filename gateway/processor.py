@@ -12,16 +12,11 @@ samples and the arrival time ``now``.  The pipeline::
       -> AlertPolicy (in decision order)   -> Alert (+ ECG strip PNG)
 
 **Delay.**  A beat is classified once the 256 samples after its R peak are
-filtered and its context features are complete, which needs the next R peak
-(:mod:`gateway.context`: the ``post`` interval) or, in a pause, 3 s without one,
-both plus the detector's look-ahead (162 samples).  So its delay after the
-R peak arrived is ``block_s`` (lead check, 0.25 s) + the conditioner delay
-(204 samples, 0.57 s, plus the resampler's at other device rates) + the
-longer of 256 samples (0.71 s) and the next RR interval + look-ahead: at
-100/min and faster the window is the longer, at 60/min the beat comes
-about 0.45 s later, and after a pause at most 3.45 s.
-:attr:`StreamProcessor.delay_s` gives the bound for the device's rate
-(4.27 s at 360 Hz).
+filtered, so its delay after the R peak arrived is at most ``block_s``
+(lead check, 0.25 s) + the conditioner delay (204 samples, 0.57 s, plus the
+resampler's at other device rates) + 256 samples (0.71 s); the detector's
+look-ahead (162 samples) lies inside the 256.  :attr:`StreamProcessor.delay_s`
+gives the figure for the device's rate (1.52 s at 360 Hz).
 
 **Memory** is bounded: the filtered signal is kept for ``strip.seconds``
 (or one beat window, if longer), the rhythm detector keeps one window, the
@@ -33,8 +28,8 @@ full window are reported with label ``"?"``, confidence 0).
 **Context features.**  Every detected peak, in detection order and as soon
 as it is detected (also those that end up ``"?"``), goes with its QRS
 through the segment's :class:`~gateway.context.ContextTracker` (RR
-intervals and QRS shape against the patient's recent beats); once the
-tracker has completed its features they go with the peak to the
+intervals and QRS shape against the patient's recent beats, from what
+precedes the beat only); its features go with the peak to the
 classifier.  A segment thus gets exactly the features training computes
 with :func:`gateway.context.context_features` over all detections of a
 record.
@@ -70,7 +65,7 @@ from .events import Alert, Beat, Status
 from .quality import LeadChecker, LeadConfig
 from .raster import render_beats
 from .rhythm import RhythmConfig, VFDetector
-from .context import MAX_RR_S, QRS_HALF, ContextTracker
+from .context import QRS_HALF, ContextTracker
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 from .strip import StripConfig, render_strip
 
@@ -130,13 +125,12 @@ class DeviceStream:
         return np.clip(counts, 0, self.full_scale).astype(np.int32)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
-    """A detected peak not yet reported, and its context features once the tracker has completed them."""
+    """A detected peak not yet reported, with its context features."""
 
     peak: int  # segment sample index
-    features: np.ndarray | None = None
-    known: int = 0  # segment sample count when the features were completed
+    features: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -185,8 +179,7 @@ class StreamProcessor:
         self.policy = AlertPolicy(config.alerts, MODEL_FS)
         self._keep = max(int(round(config.strip.seconds * MODEL_FS)), WINDOW_BEFORE + WINDOW_AFTER)
         #: seconds from a sample's arrival to the classification of a beat peaking at it (at most)
-        wait = max(WINDOW_AFTER, round(MAX_RR_S * MODEL_FS) + self._detector.lookahead)
-        self.delay_s = config.lead.block_s + self._conditioner.delay / MODEL_FS + wait / MODEL_FS
+        self.delay_s = (config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS)
         # sample clock: device sample 0 after the anchor arrived at anchor_time
         self._anchor_time = self.start_time
         self._anchor_abs = 0
@@ -432,24 +425,16 @@ class StreamProcessor:
         self._detected(self._detector.process(y), n)
         if final:
             self._detected(self._detector.flush(), n)
-            self._completed(self._context.settle(n), n)
-            self._completed(self._context.flush(), n)
-        else:
-            self._completed(self._context.settle(n - self._detector.lookahead), n)
         windows = self._vf.process(y)
-        ready = []
-        for item in self._peaks:  # peaks ascend and complete in order, so the ready ones come first
-            if item.features is None or (item.peak + WINDOW_AFTER > n and not final):
-                break
-            ready.append(item)
-        self._peaks = self._peaks[len(ready):]
+        ready = [item for item in self._peaks if item.peak + WINDOW_AFTER <= n or final]
+        self._peaks = self._peaks[len(ready):]  # peaks ascend, so the ready ones come first
         labels, conf = self._classify(ready, n)
 
         # every input of the policy, in the order of the sample at which it was known
         items: list[tuple[int, int, object]] = []
         for item, label, c in zip(ready, labels, conf):
             p = item.peak
-            items.append((seg + min(max(p + WINDOW_AFTER, item.known), n), 0, (p, label, c)))
+            items.append((seg + min(p + WINDOW_AFTER, n), 0, (p, label, c)))
         for w in windows:
             items.append((seg + w.end, 1, w))
         items.sort(key=lambda item: (item[0], item[1]))
@@ -475,18 +460,9 @@ class StreamProcessor:
         """
         base = self._y_end - self._y.size - self._seg_abs  # segment index of _y[0]
         for p in (int(v) for v in peaks):
-            self._peaks.append(_Pending(p))
             inside = p - QRS_HALF >= 0 and p + QRS_HALF <= n
             qrs = self._y[p - QRS_HALF - base:p + QRS_HALF - base] if inside else None
-            self._completed(self._context.push(p, qrs), n)
-
-    def _completed(self, done: list[tuple[int, np.ndarray]], n: int) -> None:
-        """Attach the context features the tracker has completed (known at segment sample ``n``) to their peaks."""
-        if not done:
-            return
-        by_peak = {item.peak: item for item in self._peaks}
-        for p, features in done:
-            by_peak[p].features, by_peak[p].known = features, n
+            self._peaks.append(_Pending(p, self._context.push(p, qrs)))
 
     def _classify(self, peaks: list[_Pending], n: int) -> tuple[list[str], list[float]]:
         """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.context import (CLIP, CONTEXT_FEATURES, MAX_RR_S, N_CONTEXT, QRS_HALF, ContextTracker,
-                             context_features, qrs_at)
+from gateway.context import CLIP, CONTEXT_FEATURES, N_CONTEXT, QRS_HALF, ContextTracker, context_features, qrs_at
 
 FS = 360
 F = {name: i for i, name in enumerate(CONTEXT_FEATURES)}
@@ -16,9 +15,9 @@ def peaks_of(intervals_s: list[float], start: int = 100) -> np.ndarray:
     return start + np.concatenate([[0], np.cumsum(np.round(np.asarray(intervals_s) * FS))]).astype(np.int64)
 
 
-def timing(peaks: np.ndarray, end: int | None = None) -> np.ndarray:
-    """Features of ``peaks`` in a flat segment of ``end`` samples (timing only: no QRS to compare)."""
-    return context_features(np.zeros(end or int(peaks[-1]) + QRS_HALF), peaks, settled=end is not None)
+def timing(peaks: np.ndarray) -> np.ndarray:
+    """Features of ``peaks`` in a flat segment (timing only: no QRS shape to compare)."""
+    return context_features(np.zeros(int(peaks[-1]) + QRS_HALF), peaks)
 
 
 def qrs_wave(width: float, height: float = 1.0) -> np.ndarray:
@@ -26,12 +25,11 @@ def qrs_wave(width: float, height: float = 1.0) -> np.ndarray:
     return height * np.exp(-0.5 * (t / width) ** 2)
 
 
-def test_a_premature_beat_is_early_against_the_local_rhythm_and_followed_by_a_pause():
+def test_a_premature_beat_is_early_against_the_local_rhythm():
     peaks = peaks_of([0.8] * 20 + [0.5, 1.1] + [0.8] * 5)
     f = timing(peaks)
     early = 21  # the beat that ends the 0.5 s interval
     assert f[early, F["pre"]] == pytest.approx(np.log2(0.5 / 0.8), abs=1e-3)
-    assert f[early, F["post"]] == pytest.approx(np.log2(1.1 / 0.8), abs=1e-3)
     assert f[early + 1, F["prev"]] == f[early, F["pre"]]
     assert f[early, F["rate"]] == pytest.approx(np.log2(0.8), abs=1e-3)
     assert f[early - 1, F["pre"]] == pytest.approx(0, abs=1e-6)  # the regular beats are on time
@@ -55,25 +53,22 @@ def test_the_first_beats_carry_zeros_and_every_value_is_bounded():
     assert np.all(np.abs(f) <= CLIP)
 
 
-def test_intervals_longer_than_the_limit_stay_out_of_the_history_and_cap_post():
+def test_intervals_longer_than_the_limit_stay_out_of_the_history():
     f = timing(peaks_of([0.8] * 10 + [5.0] + [0.8] * 3))
-    after = 12  # first beat after the 5 s pause: its local RR is still 0.8 s
+    after = 12  # second beat after the 5 s pause: its local RR is still 0.8 s
     assert f[after, F["rate"]] == pytest.approx(np.log2(0.8), abs=1e-3)
-    assert f[10, F["post"]] == pytest.approx(np.log2(MAX_RR_S / 0.8), abs=1e-3)
+    assert f[11, F["pre"]] == CLIP  # the pause itself is seen, clipped
 
 
-def test_a_tracker_settles_an_overdue_beat_as_the_offline_features_do():
-    peaks = peaks_of([0.8] * 10 + [4.0, 0.8, 0.8])
-    end, lookahead, block = int(peaks[-1] + 4 * FS), 162, 50
-    tracker, done = ContextTracker(), []
-    for n in range(block, end + 1, block):  # a stream: each peak is reported `lookahead` samples after it
-        for p in peaks[(peaks + lookahead <= n) & (peaks + lookahead > n - block)]:
-            done += tracker.push(int(p), np.zeros(2 * QRS_HALF))
-        done += tracker.settle(n - lookahead)
-    done += tracker.settle(end) + tracker.flush()  # the segment ends: every peak is known
-    assert [p for p, _ in done] == list(peaks)
-    np.testing.assert_array_equal(np.stack([f for _, f in done]), timing(peaks, end=end))
-    assert done[10][1][F["post"]] == pytest.approx(np.log2(MAX_RR_S / 0.8), abs=1e-3)  # settled, not pushed
+def test_the_tracker_gives_each_beat_the_features_of_the_offline_function_and_starts_afresh_on_reset():
+    rng = np.random.default_rng(1)
+    peaks = peaks_of(list(rng.uniform(0.5, 1.0, 40)))
+    y = rng.normal(0, 1, int(peaks[-1]) + QRS_HALF)
+    tracker = ContextTracker()
+    streamed = np.stack([tracker.push(int(p), qrs_at(y, int(p))) for p in peaks])
+    np.testing.assert_array_equal(streamed, context_features(y, peaks))
+    tracker.reset()
+    assert not tracker.push(int(peaks[-1]) + 1000, qrs_at(y, int(peaks[5]))).any()
 
 
 def test_peaks_must_ascend():
