@@ -31,8 +31,8 @@ class ShapeClassifier:
     scheme = "shape"
     version = "shape-1"
 
-    def classify(self, images: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        assert rr.shape == (len(images), N_CONTEXT) and rr.dtype == np.float32
+    def classify(self, images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert context.shape == (len(images), N_CONTEXT) and context.dtype == np.float32
         ink = 255 - images.astype(np.int64)
         left = ink[:, :, :64].sum(axis=(1, 2))
         right = ink[:, :, 64:].sum(axis=(1, 2))
@@ -144,9 +144,9 @@ def test_classifier_is_called_once_per_feed_with_every_ready_beat(e100_counts):
     calls = []
 
     class Counting(ShapeClassifier):
-        def classify(self, images, rr):
+        def classify(self, images, context):
             calls.append(len(images))
-            return super().classify(images, rr)
+            return super().classify(images, context)
 
     proc = StreamProcessor(DeviceStream("dev1", "pat1", 360, **WIDE), Counting(), ProcessorConfig(), T0)
     events = proc.feed(e100_counts[: 360 * 20], T0 + 20)
