@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="leave the seed's 1.25 time-stretch out of the augmentation")
     parser.add_argument("--lr", type=float, default=3e-3, help="initial learning rate")
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--image-dropout", type=float, default=0.0,
+    parser.add_argument("--image-dropout", type=float, default=0.25,
                         help="fraction of training beats whose whole image features are blanked (see training.model)")
     parser.add_argument("--widths", type=_widths, default=DEFAULT_WIDTHS, help="4 conv widths, e.g. 8,16,32,64")
     parser.add_argument("--dense", type=int, default=DEFAULT_DENSE)
