@@ -210,6 +210,7 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
               "figures": fig, "headline": flat, "anchors": ANCHORS.get(key, []), "targets": targets,
               "detection": meta["dataset"]["heldout_records"], "latency": latency,
               "model": meta["model"], "training": meta["training"], "chain_version": meta["chain_version"],
+              "context_features": meta["context_features"],
               "validation": meta.get("validation")}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(render_markdown(report, notes.read_text() if notes else None))
@@ -267,7 +268,9 @@ def render_markdown(r: dict, notes: str | None) -> str:
     m, tr, lat = r["model"], r["training"], r["latency"]
     lines += ["## Model and training", "",
               f"- CNN widths {m['widths']}, dense {m['dense']}: {m['params']} parameters (int8 file about "
-              f"{m['params'] / 1024:.0f} KB plus overhead), {m['macs'] / 1e6:.2f} M multiply-accumulates per beat.",
+              f"{m['params'] / 1024:.0f} KB plus overhead), {m['macs'] / 1e6:.2f} M multiply-accumulates per beat; "
+              f"inputs: the beat image and its context features ({', '.join(r['context_features'])}, "
+              f"gateway/context.py); image dropout {m['image_dropout']}.",
               f"- Trained {tr['epochs_run']} epochs of {tr['epoch_size']} drawn beats (best epoch {tr['best_epoch']}) "
               f"in {tr['seconds'] / 60:.1f} min on {tr['threads']} threads; class share ~ count^{tr['balance']}, "
               f"{100 * tr['augment_fraction']:.0f} % of drawn beats augmented, Adam lr {tr['lr']}, seed {tr['seed']}; "
