@@ -110,7 +110,8 @@ class ContextTracker:
         if rr is not None and rr <= MAX_RR_S:
             self._intervals.append(rr)
         if qrs is not None:
-            features[_SHAPE], features[_HEIGHT] = self._compare(np.asarray(qrs, dtype=np.float64))
+            # a copy: a view would keep the caller's whole signal buffer alive in the template
+            features[_SHAPE], features[_HEIGHT] = self._compare(np.array(qrs, dtype=np.float64))
         return features
 
     def _compare(self, qrs: np.ndarray) -> tuple[float, float]:

@@ -100,3 +100,11 @@ def test_a_qrs_is_cut_only_where_the_segment_holds_all_of_it():
     y = np.arange(1000.0)
     assert qrs_at(y, QRS_HALF - 1) is None and qrs_at(y, 1000 - QRS_HALF + 1) is None
     np.testing.assert_array_equal(qrs_at(y, 500), y[500 - QRS_HALF:500 + QRS_HALF])
+
+
+def test_the_template_keeps_copies_not_views_of_the_callers_signal():
+    y = np.random.default_rng(2).normal(0, 1, 2000)
+    tracker = ContextTracker()
+    tracker.push(500, qrs_at(y, 500))
+    y[500 - QRS_HALF:500 + QRS_HALF] = 0  # the caller reuses its buffer
+    assert all(q.base is None and q.any() for q in tracker._qrs)
