@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.context import CLIP, CONTEXT_FEATURES, N_CONTEXT, QRS_HALF, ContextTracker, context_features, qrs_at
+from gateway.context import (CLIP, CONTEXT_FEATURES, N_CONTEXT, QRS_HALF, ContextTracker, context_features,
+                             qrs_at)
 
 FS = 360
 F = {name: i for i, name in enumerate(CONTEXT_FEATURES)}

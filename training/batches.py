@@ -53,8 +53,8 @@ def make_training_sequence(windows: np.ndarray, context: np.ndarray, labels: np.
 
     A fraction ``augment_fraction`` of the drawn beats is augmented before
     rendering (``stretch``: whether the seed's time-stretch is among the
-    variants); the context features are never augmented.  Epoch ``e`` uses the generator seeded with ``(seed, e)``,
-    so a run is reproducible.
+    variants); the context features are never augmented.  Epoch ``e`` uses
+    the generator seeded with ``(seed, e)``, so a run is reproducible.
     """
     import keras
 

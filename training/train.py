@@ -76,8 +76,8 @@ def pool(beats: dict[str, RecordBeats]) -> Pool:
 
 def predict(model, images: np.ndarray, context: np.ndarray, chunk: int = 2048) -> np.ndarray:
     """Class probabilities for uint8 images and their context features, in chunks to bound memory."""
-    parts = [model.predict(to_model_input(images[i:i + chunk], context[i:i + chunk]), batch_size=256, verbose=0)
-             for i in range(0, len(images), chunk)]
+    parts = [model.predict(to_model_input(images[i:i + chunk], context[i:i + chunk]), batch_size=256,
+                           verbose=0) for i in range(0, len(images), chunk)]
     return np.concatenate(parts) if parts else np.empty((0, model.output_shape[-1]))
 
 
@@ -163,8 +163,8 @@ def train(args: argparse.Namespace) -> dict:
                         verbose=1 if sys.stdout.isatty() else 2)
     train_seconds = time.monotonic() - start
     train_counts = np.bincount(labels[split.train], minlength=len(scheme.classes))
-    tau, tau_scores = choose_tau(predict(model, val_images, val_context), labels[split.validation], train_counts, args.balance,
-                                 scheme.classes)
+    tau, tau_scores = choose_tau(predict(model, val_images, val_context), labels[split.validation], train_counts,
+                                 args.balance, scheme.classes)
     offsets = log_offsets(train_counts, args.balance, tau)
     fold_into_model(model, offsets)
     print(f"prior correction tau = {tau} (validation macro-F1 by tau: "
