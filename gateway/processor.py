@@ -65,7 +65,7 @@ from .events import Alert, Beat, Status
 from .quality import LeadChecker, LeadConfig
 from .raster import render_beats
 from .rhythm import RhythmConfig, VFDetector
-from .context import QRS_HALF, ContextTracker
+from .context import ContextTracker, qrs_at
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 from .strip import StripConfig, render_strip
 
@@ -455,14 +455,13 @@ class StreamProcessor:
     def _detected(self, peaks: np.ndarray, n: int) -> None:
         """New peaks of the segment, in order, each pushed with its QRS to the context tracker.
 
-        The QRS is cut as :func:`gateway.context.qrs_at` cuts it from a whole
-        segment: ``None`` unless the segment holds all of it.
+        ``_y`` ends at segment sample ``n`` and reaches back further than a
+        new peak's QRS (it keeps at least a beat window), so cutting the QRS
+        from it is cutting it from the whole segment, as training does.
         """
-        base = self._y_end - self._y.size - self._seg_abs  # segment index of _y[0]
+        base = n - self._y.size  # segment index of _y[0]
         for p in (int(v) for v in peaks):
-            inside = p - QRS_HALF >= 0 and p + QRS_HALF <= n
-            qrs = self._y[p - QRS_HALF - base:p + QRS_HALF - base] if inside else None
-            self._peaks.append(_Pending(p, self._context.push(p, qrs)))
+            self._peaks.append(_Pending(p, self._context.push(p, qrs_at(self._y, p - base))))
 
     def _classify(self, peaks: list[_Pending], n: int) -> tuple[list[str], list[float]]:
         """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""
