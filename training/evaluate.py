@@ -272,7 +272,8 @@ def render_markdown(r: dict, notes: str | None) -> str:
               f"inputs: the beat image and its context features ({', '.join(r['context_features'])}, "
               f"gateway/context.py); image dropout {m['image_dropout']}.",
               f"- Trained {tr['epochs_run']} epochs of {tr['epoch_size']} drawn beats (best epoch {tr['best_epoch']}) "
-              f"in {tr['seconds'] / 60:.1f} min on {tr['threads']} threads; class share ~ count^{tr['balance']}, "
+              f"in {tr['seconds'] / 60:.1f} min on {tr['threads']} thread{'s' if tr['threads'] != 1 else ''}; "
+              f"class share ~ count^{tr['balance']}, "
               f"{100 * tr['augment_fraction']:.0f} % of drawn beats augmented, Adam lr {tr['lr']}, seed {tr['seed']}; "
               "early stopping on validation macro-F1"
               + ("" if tr.get("stretch", True) else "; the seed's time-stretch left out of the augmentation") + ".",
