@@ -37,9 +37,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from converter.convert import keras_inputs, load_keras, load_run, to_tflite  # noqa: E402
+from converter.convert import load_keras, load_run, to_tflite  # noqa: E402
 from gateway.interpreters import make_interpreter  # noqa: E402
 from gateway.model import BeatClassifier, sha256_hex  # noqa: E402
+from training.batches import to_model_input  # noqa: E402
 from training.model import macs as macs_of  # noqa: E402
 
 #: XNNPACK README (Feb 2022): MobileNet v2 1.0X on a Raspberry Pi 4 (BCM2711, ARM64), 4 threads, ms.
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
           f"batch {batch}, best of {args.repeats}", flush=True)
     tflite = {"int8": to_tflite(model, run.beats("representative").model_inputs()), "float32": to_tflite(model, None)}
     models = {p: classifier(tflite[p], labels, scheme) for p in PRECISIONS}
-    x, x_context = keras_inputs(images, context)
+    x, x_context = to_model_input(images, context)
 
     def batched(c: BeatClassifier) -> Callable[[], object]:
         def fn() -> object:

@@ -35,6 +35,7 @@ from gateway.context import N_CONTEXT
 from gateway.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
 from gateway.raster import RASTER_PARAMS
 from gateway.spec import IMAGE_SIZE
+from training.batches import to_model_input
 
 #: Calibration beats used at most (the converter's time grows with it; a few hundred suffice).
 MAX_REPRESENTATIVE = 1000
@@ -69,14 +70,9 @@ class Beats:
     context: np.ndarray  # float32 (k, N_CONTEXT), gateway.context features
     labels: np.ndarray | None  # (k,) label indices
 
-    def model_inputs(self) -> list[np.ndarray]:
+    def model_inputs(self) -> tuple[np.ndarray, np.ndarray]:
         """The Keras model's inputs, in ``model.inputs`` order: pixels 0..255 ``(k, 128, 128, 1)`` and context."""
-        return keras_inputs(self.images, self.context)
-
-
-def keras_inputs(images: np.ndarray, context: np.ndarray) -> list[np.ndarray]:
-    """uint8 beat images and their context features as the Keras model takes them (``[beat_image, context]``)."""
-    return [images[..., None].astype(np.float32), context.astype(np.float32)]
+        return to_model_input(self.images, self.context)
 
 
 def load_beats(npz_path: Path) -> Beats:

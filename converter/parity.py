@@ -28,8 +28,9 @@ import numpy as np
 from gateway.context import CONTEXT_FEATURES
 from gateway.interpreters import TensorInfo
 from gateway.model import load_model
+from training.batches import to_model_input
 
-from .convert import RunError, keras_inputs, load_keras, load_run
+from .convert import RunError, load_keras, load_run
 
 #: Minimum top-1 agreement between the int8 and float models, in percent.
 TARGET_AGREEMENT = 99.5
@@ -127,7 +128,7 @@ def run_parity(run_dir: str | Path, model_path: str | Path) -> dict:
     pred_int8, p_int8 = classifier.classify(images, context)
     keras_model = load_keras(run)
     p_float = np.concatenate([
-        keras_model.predict(keras_inputs(images[i:i + _KERAS_BATCH], context[i:i + _KERAS_BATCH]), verbose=0)
+        keras_model.predict(to_model_input(images[i:i + _KERAS_BATCH], context[i:i + _KERAS_BATCH]), verbose=0)
         for i in range(0, len(images), _KERAS_BATCH)])
     result = compare(labels.astype(np.int64), p_float.argmax(axis=1), pred_int8, names)
     return {"run": str(run.path), "split": run.meta.get("split"), "model": str(model_path),

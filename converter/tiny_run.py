@@ -29,8 +29,9 @@ import numpy as np
 from gateway.context import CLIP, CONTEXT_FEATURES, N_CONTEXT
 from gateway.raster import RASTER_PARAMS, render_beats
 from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_AFTER, WINDOW_BEFORE
+from training.batches import to_model_input
 
-from .convert import convert_run, keras_inputs
+from .convert import convert_run
 
 LABELS = ("narrow", "early", "wide", "inverted")
 _WIDTH = {"narrow": 6.0, "early": 6.0, "wide": 24.0, "inverted": 6.0}
@@ -88,12 +89,12 @@ def make_tiny_run(out: str | Path, n_train: int = 600, epochs: int = 20, seed: i
     out.mkdir(parents=True, exist_ok=True)
     images, context, labels = synthetic_beats(n_train, seed)
     model = tiny_model(seed)
-    model.fit(keras_inputs(images, context), labels, epochs=epochs, batch_size=32, verbose=0)
+    model.fit(to_model_input(images, context), labels, epochs=epochs, batch_size=32, verbose=0)
     model.save(out / "model.keras")
     heldout, heldout_context, heldout_labels = synthetic_beats(n_train // 3, seed + 1)
     np.savez_compressed(out / "representative.npz", images=images[:150], context=context[:150])
     np.savez_compressed(out / "heldout.npz", images=heldout, context=heldout_context, labels=heldout_labels)
-    predicted = model.predict(keras_inputs(heldout, heldout_context), verbose=0).argmax(1)
+    predicted = model.predict(to_model_input(heldout, heldout_context), verbose=0).argmax(1)
     acc = float(np.mean(predicted == heldout_labels))
     meta = {"scheme": "tiny", "labels": list(LABELS), "split": "synthetic", "chain_version": CHAIN_VERSION,
             "sample_rate": MODEL_FS, "window": {"before": WINDOW_BEFORE, "after": WINDOW_AFTER},
@@ -106,7 +107,6 @@ def make_tiny_run(out: str | Path, n_train: int = 600, epochs: int = 20, seed: i
 
 
 def main(argv: list[str] | None = None) -> int:
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m converter.tiny_run OUT_DIR", file=sys.stderr)

@@ -16,8 +16,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from converter.convert import (RunError, convert_run, keras_inputs, load_keras, load_run, main,  # noqa: E402
-                               to_tflite)
+from converter.convert import RunError, convert_run, load_keras, load_run, main, to_tflite  # noqa: E402
 from converter.parity import closeness, compare, context_outside_range, run_parity  # noqa: E402
 from converter.parity import main as parity_main  # noqa: E402
 from converter.tiny_run import LABELS, make_tiny_run  # noqa: E402
@@ -26,6 +25,7 @@ from gateway.interpreters import TensorInfo, make_interpreter  # noqa: E402
 from gateway.model import BeatClassifier, chain_fields, load_model  # noqa: E402
 from gateway.raster import RASTER_PARAMS  # noqa: E402
 from gateway.spec import IMAGE_SIZE  # noqa: E402
+from training.batches import to_model_input  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def converted(run: Path, tmp_path_factory) -> Path:
 
 
 def keras_predictions(run: Path, images: np.ndarray, context: np.ndarray) -> np.ndarray:
-    return load_keras(load_run(run)).predict(keras_inputs(images, context), verbose=0)
+    return load_keras(load_run(run)).predict(to_model_input(images, context), verbose=0)
 
 
 def heldout(run: Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
