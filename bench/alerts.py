@@ -44,14 +44,14 @@ import numpy as np
 
 from bench.processor import AllNormal
 from bench.vf import DS1, DS2, RECORDS, reference_episodes
-from gateway.alerts import PAUSE, RUN, VF
-from gateway.analyze import REFERENCE_BEATS, analyze_record
+from gateway.alerts.policy import PAUSE, RUN, VF
+from gateway.tools.analyze import REFERENCE_BEATS, analyze_record
 
 MODEL: str | None = None
 
 
 def _classifier():
-    from gateway.model import ModelError, load_model
+    from gateway.classify.model import ModelError, load_model
 
     try:
         return load_model(MODEL, num_threads=1)

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from gateway.replay import replay
+from gateway.tools.replay import replay
 
 from .harness import cpu_seconds, devices, looped_counts, memory_mib, model_path, parse_status, running_gateway
 

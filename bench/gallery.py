@@ -4,7 +4,7 @@
 
 Each beat type present in the database gets a block titled with its symbol,
 its name and how many beats of it MIT-BIH has, then ``--per-type`` images
-drawn by :func:`gateway.raster.render_beats` (128 x 128, unchanged), each
+drawn by :func:`gateway.signal.raster.render_beats` (128 x 128, unchanged), each
 captioned with its record and time.  Examples are spread over as many
 records as have the type (most frequent first), so one patient does not
 stand for the whole class; within a record they are spread evenly in time.
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gateway.raster import render_beats
-from gateway.spec import IMAGE_SIZE, MODEL_FS
+from gateway.signal.raster import render_beats
+from gateway.signal.spec import IMAGE_SIZE, MODEL_FS
 from training.dataset import DEFAULT_DATA, list_records
 from training.reference import read_reference
 

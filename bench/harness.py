@@ -1,7 +1,7 @@
 """Shared set-up of the I/O benchmarks: a private Mosquitto, the real gateway process, simulated devices.
 
 The gateway runs as its own process, started the way systemd starts it
-(:class:`gateway.supervise.GatewayProcess`), optionally pinned to one CPU,
+(:class:`gateway.tools.supervise.GatewayProcess`), optionally pinned to one CPU,
 so its CPU time and memory are its own; the simulated devices and the MQTT
 subscriber run in the benchmark's process.
 """
@@ -17,9 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
-from gateway.localbroker import LocalBroker, free_port
-from gateway.replay import REPLAY_GAIN, record_counts
-from gateway.supervise import DemoDevice, GatewayProcess, write_config
+from gateway.tools.localbroker import LocalBroker, free_port
+from gateway.tools.replay import REPLAY_GAIN, record_counts
+from gateway.tools.supervise import DemoDevice, GatewayProcess, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "mitdb"
@@ -86,7 +86,7 @@ def memory_mib(pid: int) -> tuple[float, float]:
 
 
 def parse_status(status: str) -> dict[str, float]:
-    """Numbers of the gateway's STATUS line (see gateway.service.Gateway.status_line)."""
+    """Numbers of the gateway's STATUS line (see gateway.service.main.Gateway.status_line)."""
     patterns = {"devices": r"(\d+) devices", "beats": r"(\d+) beats", "alerts": r"(\d+) alerts",
                 "outbox": r"outbox (\d+)", "lag": r"(?<!loop )lag ([0-9.]+) s", "loop_lag_ms": r"loop lag ([0-9.]+) ms"}
     out = {}

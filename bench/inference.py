@@ -5,7 +5,7 @@
 Converts the run's Keras model twice (full-integer int8, as shipped, and
 float32) and classifies the same held-out beats (images and context
 features) with both through the gateway's own
-:class:`gateway.model.BeatClassifier` (quantization and batching
+:class:`gateway.classify.model.BeatClassifier` (quantization and batching
 included), one beat per call and ``--batch`` beats per call, all on one
 thread, interleaved so that both see the same machine load.  Keras
 itself (one thread) is timed too.  Prints per-beat times, the ratios, the
@@ -38,8 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from converter.convert import load_keras, load_run, to_tflite  # noqa: E402
-from gateway.interpreters import make_interpreter  # noqa: E402
-from gateway.model import BeatClassifier, sha256_hex  # noqa: E402
+from gateway.classify.interpreters import make_interpreter  # noqa: E402
+from gateway.classify.model import BeatClassifier, sha256_hex  # noqa: E402
 from training.batches import to_model_input  # noqa: E402
 from training.model import macs as macs_of  # noqa: E402
 

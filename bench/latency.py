@@ -33,7 +33,7 @@ import time
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from gateway.replay import replay
+from gateway.tools.replay import replay
 
 from .harness import devices, looped_counts, model_path, running_gateway
 

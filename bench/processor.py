@@ -30,9 +30,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gateway.processor as processor_module  # noqa: E402
-from gateway.analyze import RECORD_FRONT_END  # noqa: E402
+from gateway.tools.analyze import RECORD_FRONT_END  # noqa: E402
 from gateway.events import Alert, Beat  # noqa: E402
-from gateway.leads import read_record  # noqa: E402
+from gateway.signal.leads import read_record  # noqa: E402
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor  # noqa: E402
 
 STAGES = ("lead checks", "conditioner", "R-peak detector", "VF windows", "render beats", "classify",
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = DeviceStream(rec.name, rec.name, rec.fs, **RECORD_FRONT_END)
     counts = stream.mv_to_counts(rec.signal)
     duration = counts.size / rec.fs
-    from gateway.model import ModelError, load_model
+    from gateway.classify.model import ModelError, load_model
 
     try:
         classifier = load_model(args.model, num_threads=1)

@@ -3,10 +3,10 @@
 ``python -m bench.raster [--data DIR] [--record 208] [--n 1000] [--rounds 5]``
 
 The same ``--n`` real beats (the record's first reference beats, MLII
-filtered by :func:`gateway.chain.condition`, cut with
-:func:`gateway.chain.beat_windows`) are drawn three ways:
+filtered by :func:`gateway.signal.chain.condition`, cut with
+:func:`gateway.signal.chain.beat_windows`) are drawn three ways:
 
-* ``numpy batched`` - :func:`gateway.raster.render_beats` on all of them at once;
+* ``numpy batched`` - :func:`gateway.signal.raster.render_beats` on all of them at once;
 * ``numpy single``  - the same function called once per beat (a 1-D window);
 * ``matplotlib``    - the seed's recipe: plot on a 1.66 x 1.67 in, 100 dpi
   Agg figure, axis off, save PNG, re-open with PIL, grayscale, resize to
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.chain import beat_windows, condition
-from gateway.leads import read_record
-from gateway.raster import render_beats
-from gateway.spec import IMAGE_SIZE
+from gateway.signal.chain import beat_windows, condition
+from gateway.signal.leads import read_record
+from gateway.signal.raster import render_beats
+from gateway.signal.spec import IMAGE_SIZE
 from training.dataset import DEFAULT_DATA
 from training.reference import read_reference
 

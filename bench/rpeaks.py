@@ -2,9 +2,9 @@
 
     python -m bench.rpeaks [--data ../shared/data/mitdb] [--records 100 207 ...] [--doc docs/rpeaks.md]
 
-For every record (lead chosen by name with :func:`gateway.leads.read_record`):
+For every record (lead chosen by name with :func:`gateway.signal.leads.read_record`):
 
-* ours: :func:`gateway.chain.condition` then :func:`gateway.detect.detect_rpeaks`
+* ours: :func:`gateway.signal.chain.condition` then :func:`gateway.signal.rpeaks.detect_rpeaks`
   (the streaming detector over one block), timed as conditioning + detection;
 * WFDB XQRS: ``wfdb.processing.xqrs_detect`` on the raw lead;
 * WFDB GQRS: ``wfdb.processing.gqrs_detect`` on the raw lead;
@@ -102,9 +102,9 @@ def run_record(path: str) -> tuple[str, int, dict[str, Score]]:
     import neurokit2 as nk
     from wfdb.processing import gqrs_detect, xqrs_detect
 
-    from gateway.chain import condition
-    from gateway.detect import detect_rpeaks
-    from gateway.leads import read_record
+    from gateway.signal.chain import condition
+    from gateway.signal.rpeaks import detect_rpeaks
+    from gateway.signal.leads import read_record
 
     rec = read_record(path)
     if rec.fs != FS:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_doc(path: Path, command: str, summary: list[str], hard: list[str], per_record: list[str],
               wall: float) -> None:
-    from gateway.detect import RPeakDetector
+    from gateway.signal.rpeaks import RPeakDetector
 
     lookahead = RPeakDetector(FS).lookahead
     text = [
@@ -247,10 +247,10 @@ def write_doc(path: Path, command: str, summary: list[str], hard: list[str], per
         "Detector parameters were chosen on DS1 only; DS2 was never used for tuning. "
         "\"FP in VFL\" counts 150 ms false positives inside the `(VFL` episodes (record 207), "
         "where the reference has no beats. Times are per record (30 min of signal): ours = "
-        "conditioning (`gateway.chain.condition`) + detection; XQRS and GQRS on the raw lead; "
+        "conditioning (`gateway.signal.chain.condition`) + detection; XQRS and GQRS on the raw lead; "
         "NeuroKit2 = `ecg_clean` + `ecg_peaks`.",
         "",
-        f"Detector: `gateway/detect.py` (its module docstring gives the design); it reports a peak at "
+        f"Detector: `gateway/signal/rpeaks.py` (its module docstring gives the design); it reports a peak at "
         f"most {lookahead} samples ({lookahead / FS:.2f} s) after it, and its streaming output equals "
         "this offline run whatever the block sizes (tests/test_detect.py).",
         "",

@@ -42,7 +42,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from websockets.asyncio.client import connect
 
-from gateway.protocol import encode_frame
+from gateway.service.protocol import encode_frame
 
 from .harness import ROOT, SHIPPED_MODEL, devices, looped_counts, memory_mib, running_gateway
 
@@ -245,7 +245,7 @@ def fuzz(args) -> int:
 def outage(args) -> int:
     _test_helpers()
     from broker_outage import run_outage
-    from gateway.localbroker import LocalBroker
+    from gateway.tools.localbroker import LocalBroker
 
     print(f"outage: Mosquitto stopped for {args.outage:g} s while two devices raise lead-off alerts"
           f"{' and the gateway is killed' if args.crash else ''}")

@@ -3,7 +3,7 @@
     python -m bench.vf [--data ../shared/data/mitdb] [--doc docs/vf.md] [--workers 2]
 
 Each record's preferred lead goes through the gateway's conditioner and
-:class:`gateway.rhythm.VFDetector` (the signal-only detector; the
+:class:`gateway.signal.rhythm.VFDetector` (the signal-only detector; the
 processor can confirm a window earlier when the classifier labels flutter
 waves ``!``, which this benchmark leaves out).  Reference: the ``(VFL``
 rhythm episodes of the ``.atr`` files (only record 207 has any).  Printed
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.chain import condition
-from gateway.leads import read_record
-from gateway.rhythm import RhythmConfig, RhythmWindow, detect_vf
-from gateway.spec import MODEL_FS
+from gateway.signal.chain import condition
+from gateway.signal.leads import read_record
+from gateway.signal.rhythm import RhythmConfig, RhythmWindow, detect_vf
+from gateway.signal.spec import MODEL_FS
 from training.splits import DS1, DS2, PACED
 
 RECORDS = sorted(DS1 + DS2 + PACED)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     config = RhythmConfig()
     lines = ["# Ventricular flutter/fibrillation detector on MIT-BIH", "",
              "Made by `python -m bench.vf` (all 48 records, the preferred lead through the gateway's conditioner "
-             f"and `gateway.rhythm.VFDetector` with its defaults: {config.window_s:g} s windows every "
+             f"and `gateway.signal.rhythm.VFDetector` with its defaults: {config.window_s:g} s windows every "
              f"{config.step_s:g} s, leakage < {config.leakage_max}, {config.band_hz[0]:g}-{config.band_hz[1]:g} Hz "
              f"concentration > {config.concentration_min}, peak-to-peak >= {config.min_ptp_mv} mV, "
              f"{config.confirm} consecutive windows). Wall time {wall:.0f} s on this machine.", "",

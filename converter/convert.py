@@ -5,14 +5,14 @@
 ``DIR/<name>.tflite`` and ``DIR/<name>.json``.  The model has two inputs,
 the beat image (``beat_image``) and the beat's context features
 (``context``: its RR timing and QRS shape against the patient's recent
-beats, :mod:`gateway.context`).  It is quantized with int8 weights,
+beats, :mod:`gateway.signal.context`).  It is quantized with int8 weights,
 activations, inputs and output (``TFLITE_BUILTINS_INT8``), so the Pi runs
 integer kernels end to end; the representative beats (images and context
 features) calibrate the ranges.  Because the Keras model rescales 0..255
 pixels inside, the int8 image input gets scale 1 and zero point -128: a
 uint8 image maps to int8 exactly; the context input gets its own scale
 from the calibration range.  The
-written model is loaded back through :func:`gateway.model.load_model`
+written model is loaded back through :func:`gateway.classify.model.load_model`
 (what the Pi runs) before this returns.
 """
 
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 import gateway
-from gateway.context import N_CONTEXT
-from gateway.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
-from gateway.raster import RASTER_PARAMS
-from gateway.spec import IMAGE_SIZE
+from gateway.signal.context import N_CONTEXT
+from gateway.classify.model import METADATA_FORMAT, chain_fields, load_model, sha256_hex
+from gateway.signal.raster import RASTER_PARAMS
+from gateway.signal.spec import IMAGE_SIZE
 from training.batches import to_model_input
 
 #: Calibration beats used at most (the converter's time grows with it; a few hundred suffice).
@@ -67,7 +67,7 @@ class Beats:
     """Beats of a run's ``.npz``: what the model is fed, and the labels if the file has them."""
 
     images: np.ndarray  # uint8 (k, 128, 128)
-    context: np.ndarray  # float32 (k, N_CONTEXT), gateway.context features
+    context: np.ndarray  # float32 (k, N_CONTEXT), gateway.signal.context features
     labels: np.ndarray | None  # (k,) label indices
 
     def model_inputs(self) -> tuple[np.ndarray, np.ndarray]:

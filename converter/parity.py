@@ -3,12 +3,12 @@
 ``ecg-parity runs/<name> --model DIR/<name>.tflite [--out DIR]`` runs both
 on the run's held-out beats (``heldout.npz``: images and context features):
 the int8 model through
-:func:`gateway.model.load_model` (the gateway's own loading, quantization
+:func:`gateway.classify.model.load_model` (the gateway's own loading, quantization
 and batching, i.e. exactly what the Pi runs), the float model through
 Keras.  It prints and writes ``parity.json`` and ``parity.md``: top-1
 agreement, accuracy and per-class sensitivity (Se) and positive
 predictivity (+P) of both, the beats on which they disagree, and how many
-held-out context feature values (:mod:`gateway.context`) fall outside the
+held-out context feature values (:mod:`gateway.signal.context`) fall outside the
 range the int8 context input can represent (they are clipped to it: the
 calibration beats set that range).
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.context import CONTEXT_FEATURES
-from gateway.interpreters import TensorInfo
-from gateway.model import load_model
+from gateway.signal.context import CONTEXT_FEATURES
+from gateway.classify.interpreters import TensorInfo
+from gateway.classify.model import load_model
 from training.batches import to_model_input
 
 from .convert import RunError, load_keras, load_run
@@ -151,7 +151,7 @@ def to_markdown(r: dict) -> str:
     lines = [
         f"# int8 vs float parity: {Path(r['run']).name}",
         "",
-        f"Model `{r['model']}` ({r['model_version']}, run through gateway.model with {r['backend']}) against the "
+        f"Model `{r['model']}` ({r['model_version']}, run through gateway.classify.model with {r['backend']}) against the "
         f"float Keras model of run `{r['run']}` (split: {r['split']}), on its {r['n_beats']} held-out beats.",
         "",
         f"- Top-1 agreement: **{r['agreement']:.2f} %** (target >= {t['agreement_min']} %: {_verdict(t['agreement_met'])})",

@@ -4,10 +4,10 @@ It lets the converter, the parity check and the gateway's model loader be
 tested in seconds without MIT-BIH or a real training: synthetic beats
 rendered with the gateway's own rasterizer, with synthetic context
 features (the beat's RR timing and QRS shape against the patient's recent
-beats, :mod:`gateway.context`), learnt by a very small CNN of the same
+beats, :mod:`gateway.signal.context`), learnt by a very small CNN of the same
 input contract as the real model (a float 0..255 ``beat_image`` with
 ``Rescaling(1/255)`` inside, a float ``context`` of
-:data:`gateway.context.N_CONTEXT` features, softmax out).  Four classes:
+:data:`gateway.signal.context.N_CONTEXT` features, softmax out).  Four classes:
 narrow, wide and inverted QRS, and ``early``, a narrow beat that arrives
 early (``pre`` well below 0).  Narrow and early beats draw the same
 images, so only a model that is fed the context features as trained can
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.context import CLIP, CONTEXT_FEATURES, N_CONTEXT
-from gateway.raster import RASTER_PARAMS, render_beats
-from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_AFTER, WINDOW_BEFORE
+from gateway.signal.context import CLIP, CONTEXT_FEATURES, N_CONTEXT
+from gateway.signal.raster import RASTER_PARAMS, render_beats
+from gateway.signal.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_AFTER, WINDOW_BEFORE
 from training.batches import to_model_input
 
 from .convert import convert_run

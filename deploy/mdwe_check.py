@@ -1,6 +1,6 @@
 """Does the gateway's Python stack run under systemd's MemoryDenyWriteExecute=yes?
 
-ecg-gateway.service sets ``MemoryDenyWriteExecute=yes``: the kernel then
+ecg-gateway.service.main sets ``MemoryDenyWriteExecute=yes``: the kernel then
 refuses memory that is writable and executable (JIT-style code), which a
 library that generates code at run time (some interpreters' kernels do)
 would need.  This installs the same seccomp rules systemd installs for that
@@ -79,12 +79,12 @@ def exercise(model: str | None) -> str:
     """Import and run what ecg-gateway runs; returns a one-line account."""
     import numpy as np
 
-    import gateway.server  # noqa: F401  (websockets)
+    import gateway.service.server  # noqa: F401  (websockets)
     import paho.mqtt.client  # noqa: F401
-    from gateway.context import N_CONTEXT
-    from gateway.model import load_model
+    from gateway.signal.context import N_CONTEXT
+    from gateway.classify.model import load_model
     from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-    from gateway.raster import render_beats
+    from gateway.signal.raster import render_beats
 
     classifier = load_model(model, backend="ai_edge_litert")
     t = np.arange(512) / 360.0

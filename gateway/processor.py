@@ -5,7 +5,7 @@ clock: the adapter (WebSocket server, ``ecg-analyze``, tests) passes the
 samples and the arrival time ``now``.  The pipeline::
 
     counts -> mV (DeviceStream: front-end gain, ADC reference, bits)
-      -> lead checks on raw blocks (gateway.quality: device flag, rail, flat)
+      -> lead checks on raw blocks (gateway.signal.quality: device flag, rail, flat)
       -> Conditioner (device rate -> 360 Hz, baseline + 40 Hz low-pass)
       -> RPeakDetector -> ContextTracker   -> beat windows from a bounded buffer
       -> VFDetector (4 s windows, 1 s)     -> render_beats + context -> classify (one batch per feed)
@@ -27,11 +27,11 @@ full window are reported with label ``"?"``, confidence 0).
 
 **Context features.**  Every detected peak, in detection order and as soon
 as it is detected (also those that end up ``"?"``), goes with its QRS
-through the segment's :class:`~gateway.context.ContextTracker` (RR
+through the segment's :class:`~gateway.signal.context.ContextTracker` (RR
 intervals and QRS shape against the patient's recent beats, from what
 precedes the beat only); its features go with the peak to the
 classifier.  A segment thus gets exactly the features training computes
-with :func:`gateway.context.context_features` over all detections of a
+with :func:`gateway.signal.context.context_features` over all detections of a
 record.
 
 **Gaps.**  A sequence gap (``gap()``), a lead-off stretch or a signal loss
@@ -57,17 +57,17 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .alerts import POOR_SIGNAL, AlertConfig, AlertPolicy, Finding
-from .chain import Conditioner
-from .detect import RPeakDetector
+from .alerts.policy import POOR_SIGNAL, AlertConfig, AlertPolicy, Finding
+from .signal.chain import Conditioner
+from .signal.rpeaks import RPeakDetector
 from .errors import SignalError, check_rate
 from .events import Alert, Beat, Status
-from .quality import LeadChecker, LeadConfig
-from .raster import render_beats
-from .rhythm import RhythmConfig, VFDetector
-from .context import ContextTracker, qrs_at
-from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
-from .strip import StripConfig, render_strip
+from .signal.quality import LeadChecker, LeadConfig
+from .signal.raster import render_beats
+from .signal.rhythm import RhythmConfig, VFDetector
+from .signal.context import ContextTracker, qrs_at
+from .signal.spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
+from .alerts.strip import StripConfig, render_strip
 
 #: Namespace of the deterministic alert ids (uuid5 of device, type, state and start time).
 ALERT_NAMESPACE = uuid.UUID("6f1c2a4e-93d1-4b6e-a1f0-3c0e5d7b8a21")

@@ -27,10 +27,10 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 from conftest import Subscriber
-from gateway.localbroker import LocalBroker, free_port
-from gateway.protocol import encode_frame
-from gateway.replay import REPLAY_GAIN, record_counts
-from gateway.supervise import DemoDevice, GatewayProcess, write_config
+from gateway.tools.localbroker import LocalBroker, free_port
+from gateway.service.protocol import encode_frame
+from gateway.tools.replay import REPLAY_GAIN, record_counts
+from gateway.tools.supervise import DemoDevice, GatewayProcess, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL = ROOT / "tests" / "fixtures" / "models" / "tiny.tflite"

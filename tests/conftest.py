@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway.events import Alert
-from gateway.localbroker import LocalBroker, find_mosquitto
+from gateway.tools.localbroker import LocalBroker, find_mosquitto
 
 
 def make_alert(n: int, patient: str = "p1") -> Alert:

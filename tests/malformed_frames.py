@@ -2,7 +2,7 @@
 
 Shared by ``tests/test_reliability_bad_input.py`` and ``python -m bench.soak
 --fuzz`` (the same 100,000 frames, figures printed; ``--frames`` for more).  Everything goes over real WebSocket
-connections on loopback to an :class:`gateway.server.IngestServer` that
+connections on loopback to an :class:`gateway.service.server.IngestServer` that
 drives real :class:`gateway.processor.StreamProcessor` instances; the
 classifier answers with the reference annotations of the streamed excerpt,
 so the well-behaved device's beats and alerts can be compared exactly with
@@ -25,12 +25,12 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway.config import DeviceConfig, LimitsConfig, ServerConfig
+from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Alert, Beat
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-from gateway.protocol import HEADER, MAGIC, MAX_COUNT, SEQ_MOD, encode_frame, encode_json_frame
-from gateway.replay import REPLAY_GAIN, record_counts
-from gateway.server import IngestServer
+from gateway.service.protocol import HEADER, MAGIC, MAX_COUNT, SEQ_MOD, encode_frame, encode_json_frame
+from gateway.tools.replay import REPLAY_GAIN, record_counts
+from gateway.service.server import IngestServer
 from reference_classifier import FIXTURES, ReferenceClassifier
 from test_server import RecordingSink
 

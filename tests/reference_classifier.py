@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from gateway.chain import beat_windows, condition
-from gateway.context import N_CONTEXT
-from gateway.detect import detect_rpeaks
-from gateway.leads import read_record
-from gateway.raster import render_beats
+from gateway.signal.chain import beat_windows, condition
+from gateway.signal.context import N_CONTEXT
+from gateway.signal.rpeaks import detect_rpeaks
+from gateway.signal.leads import read_record
+from gateway.signal.raster import render_beats
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?!")

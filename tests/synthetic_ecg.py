@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.spec import MODEL_FS
+from gateway.signal.spec import MODEL_FS
 
 #: (offset from R in s, amplitude in mV, width in s) of P, Q, R, S; T follows QT
 WAVES = ((-0.18, 0.12, 0.025), (-0.025, -0.12, 0.010), (0.0, 1.3, 0.011), (0.028, -0.3, 0.010))

@@ -10,14 +10,14 @@ import pytest
 import wfdb
 from PIL import Image
 
-from gateway.alerts import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, POOR_SIGNAL, RUN,
+from gateway.alerts.policy import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, POOR_SIGNAL, RUN,
                             TACHYCARDIA, TRIGEMINY, VF, AlertConfig, AlertPolicy)
 from gateway.errors import SignalError
 from gateway.events import Alert
-from gateway.leads import read_record
+from gateway.signal.leads import read_record
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-from gateway.rhythm import RhythmWindow
-from gateway.strip import StripConfig, render_strip
+from gateway.signal.rhythm import RhythmWindow
+from gateway.alerts.strip import StripConfig, render_strip
 from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier
 from synthetic_ecg import regular_beats, synthetic_ecg
 

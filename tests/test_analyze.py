@@ -7,7 +7,7 @@ import pytest
 import wfdb
 from wfdb.processing import compare_annotations
 
-from gateway.analyze import RECORD_FRONT_END, analyze_record, main, score
+from gateway.tools.analyze import RECORD_FRONT_END, analyze_record, main, score
 from gateway.processor import DeviceStream
 from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier
 
@@ -51,9 +51,9 @@ def test_cli_reports_a_missing_model_clearly(tmp_path, capsys):
 
 
 def test_cli_writes_the_file_and_prints_a_summary(tmp_path, capsys, monkeypatch):
-    import gateway.model
+    import gateway.classify.model
 
-    monkeypatch.setattr(gateway.model, "load_model", lambda *a, **k: ReferenceClassifier(
+    monkeypatch.setattr(gateway.classify.model, "load_model", lambda *a, **k: ReferenceClassifier(
         "e100", DeviceStream("e100", "e100", 360, **RECORD_FRONT_END)))
     assert main([str(FIXTURES / "e100"), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -9,11 +9,11 @@ import pytest
 from scipy.ndimage import median_filter
 from scipy.signal import resample_poly
 
-from gateway.chain import Conditioner, beat_windows, condition
+from gateway.signal.chain import Conditioner, beat_windows, condition
 from gateway.errors import SignalError
-from gateway.filters import DELAY, LOWPASS_TAPS, MEDIAN_LONG, MEDIAN_SHORT, ECGFilter, filter_ecg
-from gateway.leads import choose_lead, read_record
-from gateway.resample import Resampler
+from gateway.signal.filters import DELAY, LOWPASS_TAPS, MEDIAN_LONG, MEDIAN_SHORT, ECGFilter, filter_ecg
+from gateway.signal.leads import choose_lead, read_record
+from gateway.signal.resample import Resampler
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
 
@@ -167,7 +167,7 @@ def test_fir_design_is_scipys_firwin(numtaps, cutoff, window):
     """The gateway designs its FIR taps without importing scipy.signal (48 MiB on the Pi)."""
     from scipy.signal import firwin, get_window
 
-    from gateway.stream import lowpass_taps
+    from gateway.signal.stream import lowpass_taps
 
     ours = lowpass_taps(numtaps, cutoff, get_window(window, numtaps, fftbins=False))
     np.testing.assert_allclose(ours, firwin(numtaps, cutoff, window=window), rtol=0, atol=1e-15)
@@ -177,5 +177,5 @@ def test_the_gateway_does_not_import_scipy_signal():
     import subprocess
     import sys
 
-    code = "import sys, gateway.chain, gateway.detect, gateway.processor; print('scipy.signal' in sys.modules)"
+    code = "import sys, gateway.signal.chain, gateway.signal.rpeaks, gateway.processor; print('scipy.signal' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

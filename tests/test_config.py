@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.alerts import AlertConfig
-from gateway.config import ConfigError, DeviceConfig, GatewayConfig, load_config, parse_config
+from gateway.alerts.policy import AlertConfig
+from gateway.service.config import ConfigError, DeviceConfig, GatewayConfig, load_config, parse_config
 from gateway.processor import ProcessorConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "gateway.example.toml"

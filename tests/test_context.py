@@ -1,11 +1,11 @@
-"""Context features (gateway/context.py): what each one says about a beat, and that streaming equals offline."""
+"""Context features (gateway/signal/context.py): what each one says about a beat, and that streaming equals offline."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gateway.context import (CLIP, CONTEXT_FEATURES, N_CONTEXT, QRS_HALF, ContextTracker, context_features,
+from gateway.signal.context import (CLIP, CONTEXT_FEATURES, N_CONTEXT, QRS_HALF, ContextTracker, context_features,
                              qrs_at)
 
 FS = 360

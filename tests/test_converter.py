@@ -20,11 +20,11 @@ from converter.convert import RunError, convert_run, load_keras, load_run, main,
 from converter.parity import closeness, compare, context_outside_range, run_parity  # noqa: E402
 from converter.parity import main as parity_main  # noqa: E402
 from converter.tiny_run import LABELS, make_tiny_run  # noqa: E402
-from gateway.context import CONTEXT_FEATURES, N_CONTEXT  # noqa: E402
-from gateway.interpreters import TensorInfo, make_interpreter  # noqa: E402
-from gateway.model import BeatClassifier, chain_fields, load_model  # noqa: E402
-from gateway.raster import RASTER_PARAMS  # noqa: E402
-from gateway.spec import IMAGE_SIZE  # noqa: E402
+from gateway.signal.context import CONTEXT_FEATURES, N_CONTEXT  # noqa: E402
+from gateway.classify.interpreters import TensorInfo, make_interpreter  # noqa: E402
+from gateway.classify.model import BeatClassifier, chain_fields, load_model  # noqa: E402
+from gateway.signal.raster import RASTER_PARAMS  # noqa: E402
+from gateway.signal.spec import IMAGE_SIZE  # noqa: E402
 from training.batches import to_model_input  # noqa: E402
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.localbroker import find_mosquitto
+from gateway.tools.localbroker import find_mosquitto
 
 TINY_MODEL = Path(__file__).resolve().parent / "fixtures" / "models" / "tiny.tflite"
 
 
 @pytest.mark.skipif(find_mosquitto() is None, reason="the mosquitto binary is not installed (apt-get install mosquitto)")
 def test_the_demo_starts_everything_streams_the_excerpt_and_stops_cleanly(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "gateway.demo", "--model", str(TINY_MODEL), "--speed", "40",
+    run = subprocess.run([sys.executable, "-m", "gateway.tools.demo", "--model", str(TINY_MODEL), "--speed", "40",
                           "--strips", str(tmp_path / "strips")], capture_output=True, text=True, timeout=180)
     out = run.stdout
     assert run.returncode == 0, out + run.stderr

@@ -10,11 +10,11 @@ import pytest
 import wfdb
 from wfdb.processing import compare_annotations
 
-from gateway.chain import condition
-from gateway.detect import RPeakDetector, detect_rpeaks
+from gateway.signal.chain import condition
+from gateway.signal.rpeaks import RPeakDetector, detect_rpeaks
 from gateway.errors import SignalError
-from gateway.leads import read_record
-from gateway.spec import MODEL_FS
+from gateway.signal.leads import read_record
+from gateway.signal.spec import MODEL_FS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")

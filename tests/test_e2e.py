@@ -24,9 +24,9 @@ import wfdb
 from PIL import Image
 from websockets.asyncio.client import connect
 
-from gateway.protocol import encode_frame
-from gateway.replay import REPLAY_GAIN, record_counts, replay
-from gateway.supervise import DemoDevice, GatewayProcess, write_config
+from gateway.service.protocol import encode_frame
+from gateway.tools.replay import REPLAY_GAIN, record_counts, replay
+from gateway.tools.supervise import DemoDevice, GatewayProcess, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "mitdb"
@@ -46,7 +46,7 @@ class Running:
         self.state = tmp_path / "state"
 
     def start(self, model: Path = TINY_MODEL, env: dict[str, str] | None = None, **sections) -> GatewayProcess:
-        from gateway.localbroker import free_port
+        from gateway.tools.localbroker import free_port
 
         self.ws_port = free_port()
         n = len(self.started)
@@ -191,7 +191,7 @@ def test_malformed_frames_are_answered_and_another_device_streams_unaffected(gat
 
 def test_a_wrong_token_is_refused_before_the_stream_opens(gateways):
     gateways.start()
-    run = subprocess.run([sys.executable, "-m", "gateway.replay", str(FIXTURES / "e100"), "--url", gateways.url,
+    run = subprocess.run([sys.executable, "-m", "gateway.tools.replay", str(FIXTURES / "e100"), "--url", gateways.url,
                           "--device", "kit1", "--token", "not-the-token", "--duration", "1"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
@@ -200,7 +200,7 @@ def test_a_wrong_token_is_refused_before_the_stream_opens(gateways):
 
 def test_a_configuration_error_stops_the_gateway_naming_the_key(tmp_path):
     (tmp_path / "bad.toml").write_text('[mqtt]\nport = "abc"\n')
-    run = subprocess.run([sys.executable, "-m", "gateway.service", "--config", str(tmp_path / "bad.toml")],
+    run = subprocess.run([sys.executable, "-m", "gateway.service.main", "--config", str(tmp_path / "bad.toml")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert 'mqtt.port: expected an integer 1..65535, got "abc"' in run.stderr
@@ -209,7 +209,7 @@ def test_a_configuration_error_stops_the_gateway_naming_the_key(tmp_path):
 def test_check_validates_the_configuration_and_the_model_and_exits(tmp_path):
     config = write_config(tmp_path / "gateway.toml", ws_port=9999, mqtt_port=1883, state_dir=tmp_path / "state",
                           devices=[KIT1], sections={"model": {"path": str(TINY_MODEL)}})
-    run = subprocess.run([sys.executable, "-m", "gateway.service", "--config", str(config), "--check"],
+    run = subprocess.run([sys.executable, "-m", "gateway.service.main", "--config", str(config), "--check"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "configuration OK: 1 devices (p1)" in run.stdout and "tiny-" in run.stdout
     assert KIT1.token not in run.stdout + run.stderr
@@ -240,7 +240,7 @@ def test_ecg_alerts_shows_each_alert_once_and_saves_its_strip(mosquitto, tmp_pat
 
     from conftest import make_alert
 
-    cli = subprocess.Popen([sys.executable, "-m", "gateway.alerts_cli", "--port", str(mosquitto.port), "--json",
+    cli = subprocess.Popen([sys.executable, "-m", "gateway.tools.alerts_view", "--port", str(mosquitto.port), "--json",
                             "--count", "2", "--timeout", "20", "--save-strips", str(tmp_path / "strips")],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert "subscribed" in cli.stderr.readline()

@@ -4,7 +4,7 @@
 and ``firmware/host_client.cpp``: its unit tests are built here with g++
 (C++17 and the Arduino core's C++11), and the host client -- the same
 queue, batching and frame encoding as the kit -- streams to the gateway's
-real ingest server (``gateway.server.IngestServer``) started in the test.
+real ingest server (``gateway.service.server.IngestServer``) started in the test.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.config import DeviceConfig, LimitsConfig, ServerConfig
+from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Beat
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-from gateway.server import IngestServer
+from gateway.service.server import IngestServer
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 GXX = shutil.which("g++")

@@ -2,7 +2,7 @@
 
 Uses the committed tiny synthetic model (tests/fixtures/models/tiny.*, made
 by ``python -m converter.tiny_run``): synthetic beat shapes with context
-features (:mod:`gateway.context`), among them narrow beats that only their
+features (:mod:`gateway.signal.context`), among them narrow beats that only their
 context features tell from early ones, the real model's two inputs and
 output.  Its metadata's chain fields are set to this gateway's chain in the
 fixture, so a chain bump does not need a new binary; every test that
@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gateway.interpreters as interpreters
+import gateway.classify.interpreters as interpreters
 from converter.tiny_run import LABELS, synthetic_beats
-from gateway.context import CONTEXT_FEATURES, N_CONTEXT
-from gateway.interpreters import BackendError, TensorInfo, make_interpreter
-from gateway.model import BeatClassifier, ModelError, chain_fields, load_model, shipped_model_path
-from gateway.spec import IMAGE_SIZE
+from gateway.signal.context import CONTEXT_FEATURES, N_CONTEXT
+from gateway.classify.interpreters import BackendError, TensorInfo, make_interpreter
+from gateway.classify.model import BeatClassifier, ModelError, chain_fields, load_model, shipped_model_path
+from gateway.signal.spec import IMAGE_SIZE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "models" / "tiny.tflite"
 
@@ -357,7 +357,7 @@ def test_a_named_backend_is_used_or_refused_but_never_substituted(monkeypatch) -
 def test_loading_and_classifying_never_imports_tensorflow(tiny: Path) -> None:
     code = (
         "import sys, numpy as np\n"
-        "from gateway.model import load_model\n"
+        "from gateway.classify.model import load_model\n"
         f"m = load_model({str(tiny)!r})\n"
         "m.classify(np.full((3, m.metadata['image_size'], m.metadata['image_size']), 255, np.uint8),\n"
         "           np.zeros((3, len(m.metadata['context_features'])), np.float32))\n"

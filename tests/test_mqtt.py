@@ -11,11 +11,11 @@ import sys
 import time
 
 from conftest import make_alert
-from gateway.config import MqttConfig
+from gateway.service.config import MqttConfig
 from gateway.events import Beat, Status
-from gateway.mqtt import PahoBroker, Publisher
-from gateway.outbox import Outbox
-from gateway.topics import Topics
+from gateway.service.mqtt import PahoBroker, Publisher
+from gateway.service.outbox import Outbox
+from gateway.service.topics import Topics
 
 TOPICS = Topics("ecg", "gw-test")
 
@@ -125,8 +125,8 @@ def test_status_is_retained_and_availability_follows_the_devices(mosquitto, subs
 def test_the_gateway_will_marks_it_offline_when_it_dies_without_a_goodbye(mosquitto, subscribe, tmp_path):
     code = (
         "import sys, time\n"
-        "from gateway.config import MqttConfig\n"
-        "from gateway.mqtt import PahoBroker\n"
+        "from gateway.service.config import MqttConfig\n"
+        "from gateway.service.mqtt import PahoBroker\n"
         "b = PahoBroker(MqttConfig(host='127.0.0.1', port=int(sys.argv[1])), 'gw-will', 'ecg/_gateway/gw-will/availability')\n"
         "b.start(lambda: (b.publish('ecg/_gateway/gw-will/availability', b'online', 1, True), print('up', flush=True)),"
         " lambda: None, lambda mid: None)\n"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gateway.outbox import Outbox
+from gateway.service.outbox import Outbox
 
 
 def test_alerts_wait_in_the_order_they_were_written(tmp_path):
@@ -38,7 +38,7 @@ def test_the_same_alert_id_is_stored_once(tmp_path):
 
 def test_an_alert_survives_a_crash_right_after_it_was_written(tmp_path):
     # A child process writes one alert and dies without closing anything.
-    code = ("import os, sys; from gateway.outbox import Outbox; "
+    code = ("import os, sys; from gateway.service.outbox import Outbox; "
             "Outbox(sys.argv[1]).add('crash-1', 'ecg/p1/alert', b'{}', 5.0); os._exit(0)")
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
     assert [p.alert_id for p in Outbox(tmp_path).pending()] == ["crash-1"]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from gateway.alerts import ASYSTOLE, LEAD_OFF, PAUSE, SIGNAL_LOST
-from gateway.chain import condition
-from gateway.context import N_CONTEXT, context_features
-from gateway.detect import detect_rpeaks
+from gateway.alerts.policy import ASYSTOLE, LEAD_OFF, PAUSE, SIGNAL_LOST
+from gateway.signal.chain import condition
+from gateway.signal.context import N_CONTEXT, context_features
+from gateway.signal.rpeaks import detect_rpeaks
 from gateway.errors import SignalError
 from gateway.events import Alert, Beat, Status
-from gateway.leads import read_record
+from gateway.signal.leads import read_record
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
 from reference_classifier import FIXTURES
 from synthetic_ecg import regular_beats, synthetic_ecg

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.protocol import HEADER, MAX_COUNT, FrameDecoder, FrameError, HandshakeError, SlidingCounter, \
+from gateway.service.protocol import HEADER, MAX_COUNT, FrameDecoder, FrameError, HandshakeError, SlidingCounter, \
     StreamParams, encode_frame, encode_json_frame, parse_handshake
 
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gateway.chain import beat_windows, condition
+from gateway.signal.chain import beat_windows, condition
 from gateway.errors import SignalError
-from gateway.leads import read_record
-from gateway.raster import AUTOSCALE_MARGIN, INK, LINE_THICKNESS, PAPER, draw_polylines, render_beats
-from gateway.spec import IMAGE_SIZE, WINDOW
+from gateway.signal.leads import read_record
+from gateway.signal.raster import AUTOSCALE_MARGIN, INK, LINE_THICKNESS, PAPER, draw_polylines, render_beats
+from gateway.signal.spec import IMAGE_SIZE, WINDOW
 from training.reference import read_reference
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"

@@ -14,7 +14,7 @@ import pytest
 
 import numpy as np
 
-from gateway.protocol import FrameDecoder, FrameError, StreamParams, encode_frame
+from gateway.service.protocol import FrameDecoder, FrameError, StreamParams, encode_frame
 from malformed_frames import ABSURD_HANDSHAKES, GENERATORS, malformed_frames, run_campaign
 
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from gateway.config import DeviceConfig, LimitsConfig, ServerConfig
+from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Alert, Beat, Status
 from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
-from gateway.protocol import encode_frame
-from gateway.replay import REPLAY_GAIN, record_counts
-from gateway.server import IngestServer
+from gateway.service.protocol import encode_frame
+from gateway.tools.replay import REPLAY_GAIN, record_counts
+from gateway.service.server import IngestServer
 from reference_classifier import FIXTURES, ReferenceClassifier
 from test_server import RecordingSink
 

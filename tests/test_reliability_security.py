@@ -20,9 +20,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from gateway.localbroker import free_port
-from gateway.protocol import encode_frame
-from gateway.supervise import DemoDevice, GatewayProcess, write_config
+from gateway.tools.localbroker import free_port
+from gateway.service.protocol import encode_frame
+from gateway.tools.supervise import DemoDevice, GatewayProcess, write_config
 from test_deploy import USERS, Broker, Client, needs_mosquitto
 from test_e2e import TINY_MODEL
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.localbroker import find_mosquitto
+from gateway.tools.localbroker import find_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 

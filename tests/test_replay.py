@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.leads import read_record
+from gateway.signal.leads import read_record
 from gateway.processor import DeviceStream
-from gateway.replay import REPLAY_GAIN, record_counts, stream_url
+from gateway.tools.replay import REPLAY_GAIN, record_counts, stream_url
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mitdb"
 

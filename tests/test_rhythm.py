@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import wfdb
 
-from gateway.chain import condition
+from gateway.signal.chain import condition
 from gateway.errors import SignalError
-from gateway.leads import read_record
-from gateway.rhythm import RhythmConfig, VFDetector, detect_vf, vf_leakage
+from gateway.signal.leads import read_record
+from gateway.signal.rhythm import RhythmConfig, VFDetector, detect_vf, vf_leakage
 from reference_classifier import FIXTURES
 
 FS = 360

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.model import load_model, shipped_model_path
-from gateway.raster import render_beats
+from gateway.classify.model import load_model, shipped_model_path
+from gateway.signal.raster import render_beats
 from training.dataset import build_record
 from training.labels import get_scheme
 

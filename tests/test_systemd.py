@@ -7,8 +7,8 @@ import logging
 import os
 import socket
 
-from gateway.logs import JsonFormatter, TextFormatter
-from gateway.systemd import Notifier, under_journald
+from gateway.service.logs import JsonFormatter, TextFormatter
+from gateway.service.systemd import Notifier, under_journald
 
 
 def test_notify_sends_key_value_lines_to_the_notify_socket(tmp_path):
@@ -51,17 +51,17 @@ def test_journald_is_detected_by_the_device_and_inode_of_stderr(tmp_path):
 
 
 def record(**extra) -> logging.LogRecord:
-    r = logging.LogRecord("gateway.server", logging.WARNING, __file__, 1, "device %s refused", ("kit1",), None)
+    r = logging.LogRecord("gateway.service.server", logging.WARNING, __file__, 1, "device %s refused", ("kit1",), None)
     r.__dict__.update(extra)
     return r
 
 
 def test_text_logs_carry_the_context_as_key_value_pairs():
     line = TextFormatter().format(record(device="kit1", reason="wrong token"))
-    assert line.endswith('WARNING gateway.server: device kit1 refused device=kit1 reason="wrong token"')
+    assert line.endswith('WARNING gateway.service.server: device kit1 refused device=kit1 reason="wrong token"')
 
 
 def test_json_logs_are_one_object_per_line_with_the_context():
     entry = json.loads(JsonFormatter().format(record(device="kit1")))
     assert (entry["level"], entry["logger"], entry["message"], entry["device"]) == \
-        ("WARNING", "gateway.server", "device kit1 refused", "kit1")
+        ("WARNING", "gateway.service.server", "device kit1 refused", "kit1")

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.chain import condition
-from gateway.leads import read_record
-from gateway.context import N_CONTEXT
-from gateway.spec import IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_BEFORE
+from gateway.signal.chain import condition
+from gateway.signal.leads import read_record
+from gateway.signal.context import N_CONTEXT
+from gateway.signal.spec import IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_BEFORE
 from training.augment import STRETCH, augment, time_stretch
 from training.batches import sampling_weights
 from training.dataset import build_record, cache_key, load_record, summarize

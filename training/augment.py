@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.spec import MODEL_FS, WINDOW, WINDOW_BEFORE
+from gateway.signal.spec import MODEL_FS, WINDOW, WINDOW_BEFORE
 
 #: Seed's time-stretch factor (the beat gets 25 % wider around the R peak).
 STRETCH = 1.25

@@ -1,6 +1,6 @@
 """Beat images for Keras: rendered on the fly, class-rebalanced and augmented for training.
 
-Windows are rendered with :func:`gateway.raster.render_beats`, the very
+Windows are rendered with :func:`gateway.signal.raster.render_beats`, the very
 function the gateway calls, so train and field images agree byte for byte
 (before augmentation).  The model takes pixel values 0..255 as float32.
 """
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from gateway.raster import render_beats
+from gateway.signal.raster import render_beats
 
 from .augment import augment
 

@@ -1,15 +1,15 @@
 """Beat dataset from MIT-BIH: the gateway's own chain on every record, labelled by the reference.
 
 For each record: read the preferred lead by name (MLII; 102 and 104 have
-none and fall back to V5), run :func:`gateway.chain.condition` and
-:func:`gateway.detect.detect_rpeaks` exactly as the gateway does, match
+none and fall back to V5), run :func:`gateway.signal.chain.condition` and
+:func:`gateway.signal.rpeaks.detect_rpeaks` exactly as the gateway does, match
 each detection to a reference beat within 150 ms, and cut windows around
 the *detected* peaks, so training sees what the Pi will see.  Nothing is
 dropped silently: per record the stats count reference beats, detections,
 matches, unmatched detections (false positives), missed reference beats
 (with their symbols), beats in stretches annotated noisy for the chosen
 lead (skipped) and beats too close to the record ends for a full window.
-Each beat also gets its context features (:mod:`gateway.context`: its RR
+Each beat also gets its context features (:mod:`gateway.signal.context`: its RR
 intervals and QRS shape against the patient's recent beats), computed over
 all detections of the record, labelled or not, as the gateway computes
 them over every peak it detects.
@@ -19,7 +19,7 @@ features ``(n, N_CONTEXT)``), one ``.npz`` per
 record under a key made of ``CHAIN_VERSION`` and a hash of the code that
 produces them, so a changed filter, detector or matching rule rebuilds the
 cache instead of reusing stale windows.  Images are rendered on the fly
-(:mod:`gateway.raster` is fast), after any augmentation of the signal.
+(:mod:`gateway.signal.raster` is fast), after any augmentation of the signal.
 
     ecg-build-dataset --data ../shared/data/mitdb --scheme aami5
 """
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.chain import beat_windows, condition
-from gateway.leads import LEAD_PREFERENCE, choose_lead, read_record
-from gateway.context import context_features
-from gateway.spec import CHAIN_VERSION, MODEL_FS
+from gateway.signal.chain import beat_windows, condition
+from gateway.signal.leads import LEAD_PREFERENCE, choose_lead, read_record
+from gateway.signal.context import context_features
+from gateway.signal.spec import CHAIN_VERSION, MODEL_FS
 
 from .labels import SCHEMES, get_scheme
 from .reference import MATCH_WINDOW_S, match_beats, noisy_mask, read_reference
@@ -47,8 +47,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mitdb"
 DEFAULT_CACHE = REPO_ROOT / ".cache"
 #: Source files whose behaviour shapes the cached windows.
-_CHAIN_SOURCES = ("gateway/spec.py", "gateway/chain.py", "gateway/filters.py", "gateway/resample.py",
-                  "gateway/stream.py", "gateway/leads.py", "gateway/detect.py", "gateway/context.py",
+_CHAIN_SOURCES = ("gateway/signal/spec.py", "gateway/signal/chain.py", "gateway/signal/filters.py", "gateway/signal/resample.py",
+                  "gateway/signal/stream.py", "gateway/signal/leads.py", "gateway/signal/rpeaks.py", "gateway/signal/context.py",
                   "training/reference.py", "training/labels.py", "training/dataset.py")
 
 
@@ -61,7 +61,7 @@ class RecordBeats:
     windows: np.ndarray  # float32 (n, WINDOW), filtered signal around each detected peak
     symbols: np.ndarray  # str (n,), MIT symbol of the matched reference beat
     peaks: np.ndarray  # int64 (n,), detected peak sample at MODEL_FS
-    context: np.ndarray  # float32 (n, N_CONTEXT), context features of each beat (gateway.context)
+    context: np.ndarray  # float32 (n, N_CONTEXT), context features of each beat (gateway.signal.context)
     stats: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -94,7 +94,7 @@ def build_record(path: str | Path, preference: tuple[str, ...] = LEAD_PREFERENCE
     """Run the chain on one record and label its detected beats (see the module docstring)."""
     import wfdb
 
-    from gateway.detect import detect_rpeaks
+    from gateway.signal.rpeaks import detect_rpeaks
 
     path = Path(path)
     header = wfdb.rdheader(str(path))

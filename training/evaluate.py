@@ -270,7 +270,7 @@ def render_markdown(r: dict, notes: str | None) -> str:
               f"- CNN widths {m['widths']}, dense {m['dense']}: {m['params']} parameters (int8 file about "
               f"{m['params'] / 1024:.0f} KB plus overhead), {m['macs'] / 1e6:.2f} M multiply-accumulates per beat; "
               f"inputs: the beat image and its context features ({', '.join(r['context_features'])}, "
-              f"gateway/context.py); image dropout {m['image_dropout']}.",
+              f"gateway/signal/context.py); image dropout {m['image_dropout']}.",
               f"- Trained {tr['epochs_run']} epochs of {tr['epoch_size']} drawn beats (best epoch {tr['best_epoch']}) "
               f"in {tr['seconds'] / 60:.1f} min on {tr['threads']} thread{'s' if tr['threads'] != 1 else ''}; "
               f"class share ~ count^{tr['balance']}, "

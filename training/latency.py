@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from gateway.context import N_CONTEXT
-from gateway.spec import IMAGE_SIZE
+from gateway.signal.context import N_CONTEXT
+from gateway.signal.spec import IMAGE_SIZE
 
 #: Assumed slowdown of one Pi 4 core against one x86 core (see the module docstring).
 PI4_OVER_X86 = 8.0

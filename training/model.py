@@ -2,7 +2,7 @@
 
 Two inputs, in this order: ``beat_image``, float32 ``(None, 128, 128, 1)``
 holding pixel values 0..255, and ``context``, float32 ``(None, N_CONTEXT)``,
-the features of :mod:`gateway.context` (the beat's RR intervals and QRS
+the features of :mod:`gateway.signal.context` (the beat's RR intervals and QRS
 shape against the patient's own recent beats, which the image cannot show).
 The first layer rescales the image by 1/255 inside the model.  The int8 converter thus
 sees inputs spanning 0..255 and can quantize them with scale 1 and zero
@@ -32,8 +32,8 @@ parameters per beat (:func:`macs`), an int8 file of ~130 KB.
 
 from __future__ import annotations
 
-from gateway.context import N_CONTEXT
-from gateway.spec import IMAGE_SIZE
+from gateway.signal.context import N_CONTEXT
+from gateway.signal.spec import IMAGE_SIZE
 
 #: Default channel widths of the four convolution stages and the dense layer.
 DEFAULT_WIDTHS = (8, 16, 32, 64)

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.raster import RASTER_PARAMS
-from gateway.context import CONTEXT_FEATURES, N_CONTEXT
-from gateway.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
+from gateway.signal.raster import RASTER_PARAMS
+from gateway.signal.context import CONTEXT_FEATURES, N_CONTEXT
+from gateway.signal.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 
 from .batches import make_training_sequence, render, to_model_input
 from .dataset import DEFAULT_CACHE, DEFAULT_DATA, RecordBeats, cache_key, list_records, load_records, summarize

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .alerts import AlertConfig
-from .processor import ProcessorConfig
+from ..alerts.policy import AlertConfig
+from ..processor import ProcessorConfig
 from .protocol import DEVICE_ID
 
 #: Patient ids become MQTT topic levels and Home Assistant ids: no "/", "+", "#",

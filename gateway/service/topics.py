@@ -2,7 +2,7 @@
 
 ``<prefix>/<patient>/{alert,status,availability,beat}`` per patient, and
 ``<prefix>/_gateway/<gateway id>/availability`` for the gateway itself (its
-last will).  Patient ids cannot start with ``_`` (gateway.config), so the
+last will).  Patient ids cannot start with ``_`` (gateway.service.config), so the
 two never collide.
 """
 

@@ -25,7 +25,7 @@ import ssl
 from typing import Callable, Iterable, Protocol
 
 from .config import MqttConfig
-from .events import Alert, Beat, Status
+from ..events import Alert, Beat, Status
 from .homeassistant import discovery_messages
 from .outbox import Outbox
 from .topics import Topics
@@ -96,7 +96,7 @@ class PahoBroker:
 
 
 class Publisher:
-    """Turns gateway events into MQTT messages (topics in :mod:`gateway.topics`)."""
+    """Turns gateway events into MQTT messages (topics in :mod:`gateway.service.topics`)."""
 
     def __init__(self, broker: BrokerClient, outbox: Outbox, topics: Topics, patients: Iterable[str], *,
                  beat_stream: bool = False, discovery_prefix: str | None = "homeassistant",

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import as_signal, check_rate
+from ..errors import as_signal, check_rate
 from .spec import MODEL_FS
 
 

@@ -1,6 +1,6 @@
 """``ecg-replay``: an Arduino stand-in that streams a WFDB record to the gateway.
 
-It reads the record's preferred lead (:func:`gateway.leads.read_record`),
+It reads the record's preferred lead (:func:`gateway.signal.leads.read_record`),
 resamples it to the device rate if asked, converts millivolts to the ADC
 counts an AD8232 front end with the given gain and ADC would produce (the
 exact inverse of the processor's conversion,
@@ -27,9 +27,9 @@ import numpy as np
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from .leads import read_record
-from .processor import DeviceStream
-from .protocol import encode_frame, encode_json_frame
+from ..signal.leads import read_record
+from ..processor import DeviceStream
+from ..service.protocol import encode_frame, encode_json_frame
 
 #: Front-end gain the replayer assumes by default: MIT-BIH QRS complexes reach
 #: 3-5 mV, beyond the kit's +-1.5 mV at 1100 V/V, so replayed records use 300 V/V (+-5.5 mV).
@@ -49,7 +49,7 @@ class ReplayResult:
 def record_counts(record: str, rate: int | None = None, start: float = 0.0, duration: float | None = None,
                   gain: float = REPLAY_GAIN, bits: int = 12) -> tuple[np.ndarray, int]:
     """The record's preferred lead as ADC counts at ``rate`` (the record's own rate if None)."""
-    from .errors import SignalError
+    from ..errors import SignalError
 
     header_fs = _record_fs(record)
     sampfrom = int(round(start * header_fs))

@@ -20,7 +20,7 @@ A window is ``vf_like`` when both hold and its peak-to-peak exceeds
 confirmed when ``confirm`` consecutive windows are ``vf_like``.  The
 thresholds were chosen on the MIT-BIH DS1 records and are validated over
 all 48 records by ``python -m bench.vf`` (see docs/vf.md).  Each window also
-carries a noise verdict (:func:`gateway.quality.noisy_window`).
+carries a noise verdict (:func:`gateway.signal.quality.noisy_window`).
 
 Windows end at multiples of ``step`` samples from the segment's start, so
 streaming equals offline whatever the block sizes.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import as_signal
+from ..errors import as_signal
 from .quality import NOISE_KURTOSIS, noisy_window
 from .spec import MODEL_FS
 

@@ -27,19 +27,19 @@ import time
 
 import numpy as np
 
-from . import __version__
-from .alerts import ALERT_TYPES
+from .. import __version__
+from ..alerts.policy import ALERT_TYPES
 from .config import ConfigError, DeviceConfig, GatewayConfig, default_client_id, load_config
 from .logs import setup_logging
 from .mqtt import PahoBroker, Publisher
 from .outbox import Outbox
-from .processor import DeviceStream, StreamProcessor
+from ..processor import DeviceStream, StreamProcessor
 from .protocol import StreamParams
 from .server import IngestServer
 from .systemd import Notifier
 from .topics import Topics
 
-log = logging.getLogger("gateway.service")
+log = logging.getLogger("gateway.service.main")
 
 #: How often processors are ticked and the status line is refreshed, seconds.
 TICK = 1.0
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     destination = setup_logging(config.logging.level, config.logging.format)
     log.info("ecg-gateway %s starting (logging to %s)", __version__, destination)
-    from .model import ModelError, load_model
+    from ..classify.model import ModelError, load_model
 
     try:
         classifier = load_model(config.model.path, config.model.scheme)

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import check_rate
+from ..errors import check_rate
 from .stream import lowpass_taps
 
 

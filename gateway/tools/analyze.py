@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .alerts import BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
-from .errors import SignalError
-from .events import Alert, Beat
-from .leads import read_record
-from .processor import DeviceStream, ProcessorConfig, StreamProcessor
-from .spec import MODEL_FS
+from ..alerts.policy import BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
+from ..errors import SignalError
+from ..events import Alert, Beat
+from ..signal.leads import read_record
+from ..processor import DeviceStream, ProcessorConfig, StreamProcessor
+from ..signal.spec import MODEL_FS
 
 #: A front end for records in mV: 16 bits over +-10 mV (0.3 uV per count).
 RECORD_FRONT_END = dict(adc_bits=16, gain=165.0)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheme", default=None, help="label scheme of the shipped model (default seed8)")
     parser.add_argument("--extension", default="ecg", help="annotation file extension (default ecg)")
     args = parser.parse_args(argv)
-    from .model import ModelError, load_model
+    from ..classify.model import ModelError, load_model
 
     try:
         classifier = load_model(args.model, args.scheme)

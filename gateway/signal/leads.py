@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SignalError
+from ..errors import SignalError
 
 #: Leads in order of preference; MLII is what the model is trained on.
 LEAD_PREFERENCE = ("MLII", "II", "V5", "V1", "V2", "V4", "I")

@@ -25,7 +25,7 @@ def extra_fields(record: logging.LogRecord) -> dict[str, object]:
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-01-02T03:04:05.678Z INFO gateway.server: message key=value``."""
+    """``2026-01-02T03:04:05.678Z INFO gateway.service.server: message key=value``."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
@@ -51,7 +51,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class PriorityPrefixFormatter(logging.Formatter):
-    """``<3>gateway.server: message``: journald reads the syslog priority from the prefix."""
+    """``<3>gateway.service.server: message``: journald reads the syslog priority from the prefix."""
 
     def format(self, record: logging.LogRecord) -> str:
         priority = 3 if record.levelno >= logging.ERROR else 4 if record.levelno >= logging.WARNING else \

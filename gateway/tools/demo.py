@@ -56,7 +56,7 @@ def run_demo(record: Path, speed: float, strips: Path, workdir: Path, model: Pat
         print("[demo] starting ecg-gateway (loading the model) ...", flush=True)
         gateway.start()
         print(f"[demo] ecg-gateway ready on ws://127.0.0.1:{ws_port}/v1/stream  ({gateway.status})", flush=True)
-        alerts = subprocess.Popen([sys.executable, "-m", "gateway.alerts_cli", "--port", str(broker.port),
+        alerts = subprocess.Popen([sys.executable, "-m", "gateway.tools.alerts_view", "--port", str(broker.port),
                                    "--patient", device.patient, "--save-strips", str(strips)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         children.append(alerts)
@@ -68,7 +68,7 @@ def run_demo(record: Path, speed: float, strips: Path, workdir: Path, model: Pat
         print(f"[demo] ecg-replay: streaming {record.name} at {speed:g}x real time ...", flush=True)
         if speed != 1:
             print(f"[demo] (alert times are ECG times: they run {speed:g}x faster than the clock)", flush=True)
-        replay = subprocess.run([sys.executable, "-m", "gateway.replay", str(record),
+        replay = subprocess.run([sys.executable, "-m", "gateway.tools.replay", str(record),
                                  "--url", f"ws://127.0.0.1:{ws_port}/v1/stream", "--device", device.device_id,
                                  "--token", device.token, "--speed", str(speed), "--gain", str(REPLAY_GAIN)],
                                 stderr=subprocess.PIPE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import as_signal, check_rate
+from ..errors import as_signal, check_rate
 from .filters import ECGFilter
 from .resample import Resampler
 from .spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE

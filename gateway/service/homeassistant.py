@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from . import __version__
+from .. import __version__
 from .topics import Topics
 
 #: Event type sent for an alert whose condition has ended (``state == "cleared"``).

@@ -30,7 +30,7 @@ drawn as a horizontal line through the middle of the image (so is one whose
 range is too small for float64 to scale, below about 1e-306).  A fixed range
 in the signal's unit (mV) can be asked for with ``v_range`` instead.
 
-Change anything here that alters the pixels and ``gateway.spec.CHAIN_VERSION``
+Change anything here that alters the pixels and ``gateway.signal.spec.CHAIN_VERSION``
 must be bumped: models are trained on these exact images.
 """
 
@@ -40,7 +40,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import SignalError
+from ..errors import SignalError
 from .spec import IMAGE_SIZE, WINDOW
 
 #: Traces drawn per step: keeps every temporary small enough to stay in cache.
@@ -58,7 +58,7 @@ INK = 0
 PAPER = 255
 #: What a model's metadata records about the images it was trained on.
 RASTER_PARAMS = {
-    "renderer": "gateway.raster",
+    "renderer": "gateway.signal.raster",
     "line_thickness": LINE_THICKNESS,
     "autoscale_margin": AUTOSCALE_MARGIN,
     "scaling": "per-beat min..max + margin; constant window -> middle row",
@@ -72,7 +72,7 @@ def render_beats(windows: np.ndarray, size: int = IMAGE_SIZE, thickness: int = L
     """Draw beat windows as ``size x size`` images, a dark trace on a light background.
 
     ``windows`` is ``(n, WINDOW)`` or ``(WINDOW,)`` filtered samples around R
-    peaks (:func:`gateway.chain.beat_windows`); the result is ``(n, size,
+    peaks (:func:`gateway.signal.chain.beat_windows`); the result is ``(n, size,
     size)`` uint8, or ``(size, size)`` for a single 1-D window.  With
     ``v_range=None`` each beat is scaled to its own range (see the module
     docstring); ``v_range=(lo, hi)`` maps that fixed range to the image

@@ -1,7 +1,7 @@
 """The ECG stream protocol v1 (firmware/PROTOCOL.md), sans I/O.
 
-The WebSocket server (:mod:`gateway.server`) and the replayer
-(:mod:`gateway.replay`) share this module, so the gateway parses exactly
+The WebSocket server (:mod:`gateway.service.server`) and the replayer
+(:mod:`gateway.tools.replay`) share this module, so the gateway parses exactly
 what the stand-in device writes.  Nothing here touches a socket or a clock:
 handshakes and frames go in, typed values or errors naming the problem
 come out.

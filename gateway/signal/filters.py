@@ -38,7 +38,7 @@ DELAY = (MEDIAN_SHORT - 1) // 2 + (MEDIAN_LONG - 1) // 2 + (LOWPASS_TAPS.size - 
 
 
 class ECGFilter:
-    """Streaming baseline removal + low-pass at :data:`~gateway.spec.MODEL_FS`.
+    """Streaming baseline removal + low-pass at :data:`~gateway.signal.spec.MODEL_FS`.
 
     ``process`` returns the filtered samples that became final; together,
     the outputs of ``process`` calls and ``flush`` are the offline

@@ -41,7 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .config import DeviceConfig, ServerConfig
-from .events import Alert, Beat, Status
+from ..events import Alert, Beat, Status
 from .protocol import CloseCode, FrameDecoder, FrameError, HandshakeError, SlidingCounter, StreamParams, \
     parse_handshake
 
@@ -66,7 +66,7 @@ class Processor(Protocol):
 
 
 class EventSink(Protocol):
-    """Where events go (the MQTT :class:`~gateway.mqtt.Publisher`); called on the event loop."""
+    """Where events go (the MQTT :class:`~gateway.service.mqtt.Publisher`); called on the event loop."""
 
     def publish_events(self, patient: str, events: Iterable[Event]) -> None: ...
     def device_online(self, patient: str, online: bool) -> None: ...

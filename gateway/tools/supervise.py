@@ -57,7 +57,7 @@ def write_config(path: str | Path, *, ws_port: int, mqtt_port: int, state_dir: s
 
 
 class GatewayProcess:
-    """``python -m gateway.service --config FILE`` with a private notify socket."""
+    """``python -m gateway.service.main --config FILE`` with a private notify socket."""
 
     def __init__(self, config: str | Path, log: str | Path, env: dict[str, str] | None = None,
                  cpus: set[int] | None = None):
@@ -80,7 +80,7 @@ class GatewayProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the gateway and wait for ``READY=1``; raise with its log if it exits first."""
         self._log_file = open(self.log, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "gateway.service", "--config", str(self.config)],
+        self.process = subprocess.Popen([sys.executable, "-m", "gateway.service.main", "--config", str(self.config)],
                                         stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env,
                                         preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None)
         self._listener = threading.Thread(target=self._listen, daemon=True)

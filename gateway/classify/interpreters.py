@@ -108,7 +108,7 @@ def make_interpreter(path: str | Path | bytes, num_threads: int = 1, backend: st
     """Load a .tflite (a file path, or its bytes) with the first installed runtime (or the one named).
 
     Passing the bytes lets a caller run exactly the bytes it has checked (see
-    :mod:`gateway.model`).  ``backend`` is ``"auto"`` or one of :data:`BACKENDS`;
+    :mod:`gateway.classify.model`).  ``backend`` is ``"auto"`` or one of :data:`BACKENDS`;
     the chosen name is ``.backend`` on the result so logs can say what ran.
     """
     if backend != "auto" and backend not in BACKENDS:

@@ -4,13 +4,13 @@ A model is a ``.tflite`` file plus a ``.json`` metadata file of the same
 name, both written by ``ecg-convert``.  The metadata says which signal chain
 the model was trained for; a model trained on other windows, images or
 filters would silently misclassify, so :func:`load_model` refuses any model
-whose metadata disagrees with :mod:`gateway.spec` (or with the context
-features of :mod:`gateway.context`), and any ``.tflite`` whose bytes no
+whose metadata disagrees with :mod:`gateway.signal.spec` (or with the context
+features of :mod:`gateway.signal.context`), and any ``.tflite`` whose bytes no
 longer match the SHA-256 recorded at conversion.
 
 The model has two inputs, the beat image and the beat's context features
 (its RR timing and QRS shape against the patient's recent beats,
-:mod:`gateway.context`); the classifier finds each by its shape, since a
+:mod:`gateway.signal.context`); the classifier finds each by its shape, since a
 converter may order a model's input tensors as it likes.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import spec
-from .context import CONTEXT_FEATURES, N_CONTEXT
+from ..signal import spec
+from ..signal.context import CONTEXT_FEATURES, N_CONTEXT
 from .interpreters import TensorInfo, TFLiteInterpreter, make_interpreter
 
 #: Value of the metadata's ``format`` field this gateway reads.
@@ -81,7 +81,7 @@ def validate_metadata(meta: object, model_bytes: bytes, source: str = "model") -
         theirs = meta[name]
         if type(theirs) is not type(ours) or theirs != ours:
             raise ModelError(f"{source}: metadata field {name!r} is {theirs!r} but this gateway's chain uses "
-                             f"{ours!r} (gateway.spec, gateway.context); the model was trained for a different "
+                             f"{ours!r} (gateway.signal.spec, gateway.signal.context); the model was trained for a different "
                              f"signal chain and must be retrained/converted for this one")
     actual = sha256_hex(model_bytes)
     if meta["sha256"] != actual:
@@ -161,7 +161,7 @@ class BeatClassifier:
 
         ``images`` is uint8 ``(n, 128, 128)``; ``context`` float32
         ``(n, N_CONTEXT)``, each row the beat's features from
-        :class:`gateway.context.ContextTracker`.
+        :class:`gateway.signal.context.ContextTracker`.
         Runs in chunks of ``batch_size`` beats per interpreter call; ``n`` may be 0.
         """
         size = spec.IMAGE_SIZE

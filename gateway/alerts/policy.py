@@ -30,8 +30,8 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .rhythm import RhythmWindow
-from .spec import MODEL_FS, WINDOW_AFTER
+from ..signal.rhythm import RhythmWindow
+from ..signal.spec import MODEL_FS, WINDOW_AFTER
 
 # Alert types (the ``type`` field of an Alert).
 VF = "ventricular_fibrillation"

@@ -2,7 +2,7 @@
 
 A caregiver reading an alert on a phone wants to see the rhythm, not only
 a word, so each alert carries a ``width x height`` grayscale PNG of the
-filtered signal: the trace is drawn with :func:`gateway.raster.draw_polylines`
+filtered signal: the trace is drawn with :func:`gateway.signal.raster.draw_polylines`
 (the same line as the beat images), beat labels above their R peaks and a
 one-line caption with PIL, which also encodes the PNG.  The vertical scale
 is fixed in mV per pixel when the signal fits (``mv_range``), like ECG paper,
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import as_signal
-from .raster import INK, PAPER, draw_polylines
-from .spec import MODEL_FS
+from ..errors import as_signal
+from ..signal.raster import INK, PAPER, draw_polylines
+from ..signal.spec import MODEL_FS
 
 
 @dataclass(frozen=True)
