@@ -44,7 +44,7 @@ import numpy as np
 
 from bench.processor import AllNormal
 from bench.vf import DS1, DS2, RECORDS, reference_episodes
-from gateway.alerts.policy import PAUSE, RUN, VF
+from gateway.alerts.types import PAUSE, RUN, VF
 from gateway.tools.analyze import REFERENCE_BEATS, analyze_record
 
 MODEL: str | None = None

@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _processor_delay() -> float:
-    from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+    from gateway.device import DeviceStream
+
+    from gateway.processor import ProcessorConfig, StreamProcessor
 
     class _NoModel:
         labels, scheme, version = ("N",), "none", "none"

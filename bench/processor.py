@@ -33,7 +33,8 @@ import gateway.processor as processor_module  # noqa: E402
 from gateway.tools.analyze import RECORD_FRONT_END  # noqa: E402
 from gateway.events import Alert, Beat  # noqa: E402
 from gateway.signal.leads import read_record  # noqa: E402
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor  # noqa: E402
+from gateway.device import DeviceStream  # noqa: E402
+from gateway.processor import ProcessorConfig, StreamProcessor  # noqa: E402
 
 STAGES = ("lead checks", "conditioner", "R-peak detector", "VF windows", "render beats", "classify",
           "alert policy", "alert strips")

@@ -83,7 +83,8 @@ def exercise(model: str | None) -> str:
     import paho.mqtt.client  # noqa: F401
     from gateway.signal.context import N_CONTEXT
     from gateway.classify.model import load_model
-    from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+    from gateway.device import DeviceStream
+    from gateway.processor import ProcessorConfig, StreamProcessor
     from gateway.signal.raster import render_beats
 
     classifier = load_model(model, backend="ai_edge_litert")

@@ -39,13 +39,6 @@ ends the segment: the chain is flushed and reset, so no beat window, RR
 interval (of the alert policy or of the context features) or rhythm window
 spans the discontinuity.  After a gap the sample
 clock is re-anchored on the arrival time of the next frame.
-
-**Counts to millivolts.**  ``mV = (count - zero) * vref / 2**bits / gain * 1000``
-with ``zero`` = mid-scale by default (the AD8232 output sits at its
-reference, half the supply).  The kit (AD8232 at 1100 V/V, 3.3 V, 12 bits)
-resolves 0.73 uV per count over +-1.5 mV; a replayed MIT-BIH record needs a
-wider range (e.g. ``gain = 300``: +-5.5 mV at 2.7 uV per count).
-:meth:`DeviceStream.mv_to_counts` is the inverse the replayer uses.
 """
 
 from __future__ import annotations
@@ -57,72 +50,26 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .alerts.policy import POOR_SIGNAL, AlertConfig, AlertPolicy, Finding
-from .signal.chain import Conditioner
-from .signal.rpeaks import RPeakDetector
-from .errors import SignalError, check_rate
+from .alerts.config import AlertConfig
+from .alerts.ledger import Finding
+from .alerts.policy import AlertPolicy
+from .alerts.strip import StripConfig, render_strip
+from .alerts.types import POOR_SIGNAL
+from .device import DeviceStream
+from .errors import SignalError
 from .events import Alert, Beat, Status
+from .signal.buffer import SignalBuffer
+from .signal.chain import Conditioner
+from .signal.context import ContextTracker
 from .signal.quality import LeadChecker, LeadConfig
 from .signal.raster import render_beats
 from .signal.rhythm import RhythmConfig, VFDetector
-from .signal.context import ContextTracker, qrs_at
+from .signal.rpeaks import RPeakDetector
 from .signal.spec import MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
-from .alerts.strip import StripConfig, render_strip
+from .timeline import Timeline
 
 #: Namespace of the deterministic alert ids (uuid5 of device, type, state and start time).
 ALERT_NAMESPACE = uuid.UUID("6f1c2a4e-93d1-4b6e-a1f0-3c0e5d7b8a21")
-#: Arrival time needed before the status reports ``rate_error`` (one frame of arrival jitter stays < 0.5 %).
-RATE_ERROR_AFTER_S = 30.0
-
-
-@dataclass(frozen=True)
-class DeviceStream:
-    """What the device declared at the handshake, plus its front-end settings from the config."""
-
-    device_id: str
-    patient_id: str
-    fs: int  # declared sample rate, Hz
-    adc_bits: int = 12
-    reports_lead_off: bool = False
-    gain: float = 1100.0  # front-end gain, V/V (AD8232 on the kit)
-    vref: float = 3.3  # ADC full scale, volts
-    zero: float | None = None  # count that means 0 mV; None = mid-scale
-
-    def __post_init__(self) -> None:
-        for name in ("device_id", "patient_id"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value:
-                raise SignalError(f"{name}: expected a non-empty string, got {value!r}")
-        object.__setattr__(self, "fs", check_rate(self.fs, "fs"))
-        if isinstance(self.adc_bits, bool) or not isinstance(self.adc_bits, int) or not 8 <= self.adc_bits <= 16:
-            raise SignalError(f"adc_bits: expected a whole number 8..16, got {self.adc_bits!r}")
-        for name in ("gain", "vref"):
-            if not getattr(self, name) > 0:
-                raise SignalError(f"{name}: must be > 0, got {getattr(self, name)!r}")
-        if self.zero is not None and not 0 <= self.zero <= self.full_scale:
-            raise SignalError(f"zero: must lie in 0..{self.full_scale}, got {self.zero!r}")
-
-    @property
-    def full_scale(self) -> int:
-        """The largest ADC count."""
-        return 2 ** self.adc_bits - 1
-
-    @property
-    def zero_count(self) -> float:
-        return float(2 ** (self.adc_bits - 1) if self.zero is None else self.zero)
-
-    @property
-    def mv_per_count(self) -> float:
-        return self.vref * 1000.0 / 2 ** self.adc_bits / self.gain
-
-    def counts_to_mv(self, counts: np.ndarray) -> np.ndarray:
-        """ADC counts to millivolts at the electrodes."""
-        return (np.asarray(counts, dtype=np.float64) - self.zero_count) * self.mv_per_count
-
-    def mv_to_counts(self, mv: np.ndarray) -> np.ndarray:
-        """Millivolts to the counts this front end would produce (rounded, clipped to the ADC range)."""
-        counts = np.rint(np.asarray(mv, dtype=np.float64) / self.mv_per_count + self.zero_count)
-        return np.clip(counts, 0, self.full_scale).astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -180,19 +127,14 @@ class StreamProcessor:
         self._keep = max(int(round(config.strip.seconds * MODEL_FS)), WINDOW_BEFORE + WINDOW_AFTER)
         #: seconds from a sample's arrival to the classification of a beat peaking at it (at most)
         self.delay_s = (config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS)
-        # sample clock: device sample 0 after the anchor arrived at anchor_time
-        self._anchor_time = self.start_time
-        self._anchor_abs = 0
-        self._dev_n = 0
-        self._reanchor = False
+        self._clock = Timeline(stream.fs, self.start_time)
         # raw samples waiting for a whole lead-check block
         self._raw = np.empty(0, dtype=np.int64)
         self._raw_flags = np.empty(0, dtype=bool)  # the device's lead-off flag, per sample
         # the current segment of usable signal (None: none)
         self._seg_abs: int | None = None
         self._seg_len = 0
-        self._y = np.empty(0)  # recent filtered signal; _y[-1] is absolute sample _y_end - 1
-        self._y_end = 0
+        self._y = SignalBuffer()  # recent filtered signal of the segment
         self._peaks: list[_Pending] = []  # detected, not yet reported
         self._prev_peak: int | None = None
         self._recent: deque[tuple[int, str]] = deque()  # (absolute peak, label) for strips
@@ -213,17 +155,12 @@ class StreamProcessor:
     def feed(self, samples: np.ndarray, now: float, lead_off: bool = False) -> list[Event]:
         """Consecutive ADC counts as received at ``now`` (``lead_off``: the frame's lead-off flag)."""
         self._check_open()
-        x = self._counts(samples)
+        x = self.stream.check_counts(samples)
         out: list[Event] = []
         if self._lost:
             self._lost = False
-            out += self._alerts(self.policy.signal_back(self._abs_now()), now)
-        if self._reanchor:
-            self._reanchor = False
-            last = self._time_of(self._abs_now())
-            self._anchor_time = max(now - x.size / self.stream.fs, last + 1 / MODEL_FS)
-            self._anchor_abs = int(round((self._anchor_time - self.start_time) * MODEL_FS))
-            self._dev_n = 0
+            out += self._alerts(self.policy.signal_back(self._clock.now()), now)
+        self._clock.arrive(x.size, now)
         self._last_now = float(now)
         self._stalled = False
         if x.size == 0:
@@ -236,7 +173,7 @@ class StreamProcessor:
             self._raw, self._raw_flags = self._raw[whole:], self._raw_flags[whole:]
             out += self._judge_blocks(raw, flags, now)
         if self._seg_abs is None:  # in a segment the chain's own frontier drives the time-outs
-            out += self._alerts(self.policy.advance(self._abs_now()), now)
+            out += self._alerts(self.policy.advance(self._clock.now()), now)
         return out
 
     def gap(self, missing_frames: int, now: float) -> list[Event]:
@@ -247,7 +184,7 @@ class StreamProcessor:
         out = self._drain_raw(now)
         out += self._end_segment(now, f"{missing_frames} frames lost")
         self.gaps += 1
-        self._reanchor = True
+        self._clock.gap()
         self._lead.reset()
         return out + [self.status(now, gap_frames=missing_frames)]
 
@@ -263,9 +200,9 @@ class StreamProcessor:
             self._lost = True
             out += self._drain_raw(now)
             out += self._end_segment(now, "no data from the device")
-            self._reanchor = True
+            self._clock.gap()
             self._lead.reset()
-            out += self._alerts(self.policy.signal_lost(self._abs_now(), silent), now)
+            out += self._alerts(self.policy.signal_lost(self._clock.now(), silent), now)
         if self._next_status is None:
             self._next_status = now + self.config.status_every_s
         elif now >= self._next_status:
@@ -289,8 +226,8 @@ class StreamProcessor:
             quality = "none"
         else:
             quality = "poor" if POOR_SIGNAL in active else "good"
-        last = self._time_of(self._abs_now()) if self._dev_n else None
-        rate = None if quality == "none" else self.policy.heart_rate(self._abs_now())
+        last = self._clock.time_of(self._clock.now()) if self._clock.judged else None
+        rate = None if quality == "none" else self.policy.heart_rate(self._clock.now())
         return Status(
             device_id=self.stream.device_id, patient_id=self.stream.patient_id, time=float(now),
             heart_rate=rate, signal_quality=quality, lead=self._lead_state,
@@ -298,21 +235,7 @@ class StreamProcessor:
             bad_frames=self.bad_frames, model_version=self.classifier.version,
             extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),
                    "lag_s": None if last is None else round(float(now) - last, 3),
-                   "rate_error": self._rate_error(now), **extra})
-
-    def _rate_error(self, now: float) -> float | None:
-        """Samples received per second of arrival, relative to the declared rate, minus 1 (since the last re-anchor).
-
-        Beat times come from the sample count, so a device clock 2 % fast makes its ECG time run 2 % ahead
-        of the wall clock, and its heart rates read 2 % low (each RR interval spans 2 % more samples); this
-        figure makes that visible on the status topic.  Samples lost without a sequence gap (legacy form)
-        show up here too, as a negative error.
-        """
-        elapsed = float(now) - self._anchor_time
-        if self._reanchor or elapsed < RATE_ERROR_AFTER_S:
-            return None
-        received = self._dev_n + self._raw.size
-        return round(received / (elapsed * self.stream.fs) - 1.0, 4)
+                   "rate_error": self._clock.rate_error(now, self._raw.size), **extra})
 
     def note_bad_frame(self) -> None:
         """The adapter dropped a malformed frame of this device (counted in the status)."""
@@ -323,33 +246,6 @@ class StreamProcessor:
         if self._closed:
             raise RuntimeError(f"device {self.stream.device_id}: the processor was closed")
 
-    def _counts(self, samples: object) -> np.ndarray:
-        x = np.asarray(samples)
-        if x.size == 0 and x.ndim == 1:
-            return np.empty(0, dtype=np.int64)
-        if x.dtype.kind not in "iu":
-            raise SignalError(f"samples: expected integer ADC counts, got dtype {x.dtype}")
-        if x.ndim != 1:
-            raise SignalError(f"samples: expected a 1-D array of ADC counts, got shape {x.shape}")
-        x = x.astype(np.int64)
-        bad = (x < 0) | (x > self.stream.full_scale)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise SignalError(f"samples: {int(bad.sum())} counts outside 0..{self.stream.full_scale} "
-                              f"({self.stream.adc_bits}-bit ADC), first at index {i}: {int(x[i])}")
-        return x
-
-    def _abs_of_dev(self, dev_index: int) -> int:
-        """Absolute 360 Hz sample of device sample ``dev_index`` (since the anchor)."""
-        return self._anchor_abs + int(round(dev_index * MODEL_FS / self.stream.fs))
-
-    def _abs_now(self) -> int:
-        """Absolute sample of the end of what has been judged so far."""
-        return self._abs_of_dev(self._dev_n)
-
-    def _time_of(self, abs_sample: int) -> float:
-        return self.start_time + abs_sample / MODEL_FS
-
     # ------------------------------------------------------------ segments
     def _judge_blocks(self, raw: np.ndarray, flags: np.ndarray, now: float) -> list[Event]:
         """Judge whole lead-check blocks; feed the runs of usable blocks through the chain."""
@@ -359,7 +255,7 @@ class StreamProcessor:
         for i in range(0, raw.size, block):
             chunk = raw[i:i + block]
             verdict = self._lead.judge(chunk, bool(flags[i:i + block].any()))
-            at = self._abs_of_dev(self._dev_n)
+            at = self._clock.now()
             if verdict.on:
                 if self._seg_abs is None:
                     out += self._start_segment(at, now)
@@ -372,7 +268,7 @@ class StreamProcessor:
                     out += self._end_segment(now, "lead off")
                     out += self._alerts(self.policy.lead(at, False, verdict.reason), now)
                     self._lead_state = "off"
-            self._dev_n += chunk.size
+            self._clock.judged += chunk.size
         if run:
             out += self._run_chain(np.concatenate(run), now)
         return out
@@ -390,8 +286,7 @@ class StreamProcessor:
             self._lead_state = "on"
         self._seg_abs = at
         self._seg_len = 0
-        self._y = np.empty(0)
-        self._y_end = at
+        self._y.restart(at)
         self._peaks = []
         self._prev_peak = None
         self._context.reset()
@@ -418,8 +313,7 @@ class StreamProcessor:
         """Filtered samples of the current segment -> beats, rhythm windows, policy decisions."""
         seg = self._seg_abs
         assert seg is not None
-        self._y = np.concatenate([self._y, y])
-        self._y_end += y.size
+        self._y.append(y)
         self._seg_len += y.size
         n = self._seg_len
         self._detected(self._detector.process(y), n)
@@ -459,9 +353,8 @@ class StreamProcessor:
         new peak's QRS (it keeps at least a beat window), so cutting the QRS
         from it is cutting it from the whole segment, as training does.
         """
-        base = n - self._y.size  # segment index of _y[0]
         for p in (int(v) for v in peaks):
-            self._peaks.append(_Pending(p, self._context.push(p, qrs_at(self._y, p - base))))
+            self._peaks.append(_Pending(p, self._context.push(p, self._y.qrs(self._seg_abs + p))))
 
     def _classify(self, peaks: list[_Pending], n: int) -> tuple[list[str], list[float]]:
         """Labels of the beats whose full window is in the segment ("?" for the others), one batch."""
@@ -469,9 +362,8 @@ class StreamProcessor:
         conf = [0.0] * len(peaks)
         full = [i for i, item in enumerate(peaks) if WINDOW_BEFORE <= item.peak <= n - WINDOW_AFTER]
         if full:
-            base = self._y_end - self._y.size  # absolute index of _y[0]
-            starts = np.array([self._seg_abs + peaks[i].peak - WINDOW_BEFORE - base for i in full])
-            windows = self._y[starts[:, None] + np.arange(WINDOW_BEFORE + WINDOW_AFTER)[None, :]]
+            starts = np.array([self._seg_abs + peaks[i].peak - WINDOW_BEFORE for i in full])
+            windows = self._y.windows(starts, WINDOW_BEFORE + WINDOW_AFTER)
             context = np.stack([peaks[i].features for i in full])
             idx, probs = self.classifier.classify(render_beats(windows), context)
             for j, i in enumerate(full):
@@ -485,16 +377,15 @@ class StreamProcessor:
         self.beats += 1
         self.beat_counts[label] += 1
         abs_p = self._seg_abs + p
-        return Beat(self.stream.device_id, abs_p, self._time_of(abs_p), label, confidence, rr)
+        return Beat(self.stream.device_id, abs_p, self._clock.time_of(abs_p), label, confidence, rr)
 
     def _trim(self) -> None:
         """Keep only what pending beats and strips can still need."""
         need = self._keep
         if self._peaks:
-            need = max(need, self._y_end - (self._seg_abs + self._peaks[0].peak - WINDOW_BEFORE))
-        if self._y.size > need:
-            self._y = self._y[-need:]
-        horizon = self._y_end - self._keep
+            need = max(need, self._y.end - (self._seg_abs + self._peaks[0].peak - WINDOW_BEFORE))
+        self._y.keep(need)
+        horizon = self._y.end - self._keep
         while self._recent and self._recent[0][0] < horizon:
             self._recent.popleft()
 
@@ -502,7 +393,7 @@ class StreamProcessor:
     def _alerts(self, findings: list[Finding], now: float) -> list[Event]:
         out: list[Event] = []
         for f in findings:
-            start = self._time_of(f.start)
+            start = self._clock.time_of(f.start)
             stamp = datetime.fromtimestamp(start, timezone.utc).isoformat(timespec="milliseconds")
             alert_id = uuid.uuid5(ALERT_NAMESPACE, f"{self.stream.device_id}|{f.type}|{f.state}|{stamp}")
             out.append(Alert(
@@ -515,14 +406,11 @@ class StreamProcessor:
 
     def _strip(self, f: Finding) -> bytes | None:
         """The ECG strip ending where the finding was decided (or where the signal ended)."""
-        if self._y_end == 0 or self._y.size < 2:
+        if self._y.end == 0 or len(self._y) < 2:
             return None
-        end = min(f.at, self._y_end)
+        end = min(f.at, self._y.end)
         span = int(round(self.config.strip.seconds * MODEL_FS))
-        base = self._y_end - self._y.size
-        lo = max(end - span, base)
-        trace = np.zeros(span)
-        trace[span - (end - lo):] = self._y[lo - base:end - base]
+        trace = self._y.trace(end, span)
         beats = [(p - (end - span), label) for p, label in self._recent if end - span <= p < end]
         hr = f.heart_rate
         caption = f"{f.type.replace('_', ' ')}  HR {hr:.0f}/min" if hr else f.type.replace("_", " ")

@@ -27,7 +27,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Alert, Beat
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.device import DeviceStream
+from gateway.processor import ProcessorConfig, StreamProcessor
 from gateway.service.protocol import HEADER, MAGIC, MAX_COUNT, SEQ_MOD, encode_frame, encode_json_frame
 from gateway.tools.replay import REPLAY_GAIN, record_counts
 from gateway.service.server import IngestServer

@@ -10,12 +10,15 @@ import pytest
 import wfdb
 from PIL import Image
 
-from gateway.alerts.policy import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, POOR_SIGNAL, RUN,
-                            TACHYCARDIA, TRIGEMINY, VF, AlertConfig, AlertPolicy)
+from gateway.alerts.config import AlertConfig
+from gateway.alerts.policy import AlertPolicy
+from gateway.alerts.types import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, PAUSE, POOR_SIGNAL, RUN,
+                                  TACHYCARDIA, TRIGEMINY, VF)
 from gateway.errors import SignalError
 from gateway.events import Alert
 from gateway.signal.leads import read_record
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.device import DeviceStream
+from gateway.processor import ProcessorConfig, StreamProcessor
 from gateway.signal.rhythm import RhythmWindow
 from gateway.alerts.strip import StripConfig, render_strip
 from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier

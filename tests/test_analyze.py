@@ -8,7 +8,7 @@ import wfdb
 from wfdb.processing import compare_annotations
 
 from gateway.tools.analyze import RECORD_FRONT_END, analyze_record, main, score
-from gateway.processor import DeviceStream
+from gateway.device import DeviceStream
 from reference_classifier import BEAT_SYMBOLS, FIXTURES, ReferenceClassifier
 
 

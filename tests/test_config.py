@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.alerts.policy import AlertConfig
+from gateway.alerts.config import AlertConfig
 from gateway.service.config import ConfigError, DeviceConfig, GatewayConfig, load_config, parse_config
 from gateway.processor import ProcessorConfig
 

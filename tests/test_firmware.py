@@ -24,7 +24,8 @@ import pytest
 
 from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Beat
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.device import DeviceStream
+from gateway.processor import ProcessorConfig, StreamProcessor
 from gateway.service.server import IngestServer
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from gateway.alerts.policy import ASYSTOLE, LEAD_OFF, PAUSE, SIGNAL_LOST
+from gateway.alerts.types import ASYSTOLE, LEAD_OFF, PAUSE, SIGNAL_LOST
 from gateway.signal.chain import condition
 from gateway.signal.context import N_CONTEXT, context_features
 from gateway.signal.rpeaks import detect_rpeaks
 from gateway.errors import SignalError
 from gateway.events import Alert, Beat, Status
 from gateway.signal.leads import read_record
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.device import DeviceStream
+from gateway.processor import ProcessorConfig, StreamProcessor
 from reference_classifier import FIXTURES
 from synthetic_ecg import regular_beats, synthetic_ecg
 

@@ -21,7 +21,8 @@ from websockets.asyncio.client import connect
 
 from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.events import Alert, Beat, Status
-from gateway.processor import DeviceStream, ProcessorConfig, StreamProcessor
+from gateway.device import DeviceStream
+from gateway.processor import ProcessorConfig, StreamProcessor
 from gateway.service.protocol import encode_frame
 from gateway.tools.replay import REPLAY_GAIN, record_counts
 from gateway.service.server import IngestServer

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.signal.leads import read_record
-from gateway.processor import DeviceStream
+from gateway.device import DeviceStream
 from gateway.tools.replay import REPLAY_GAIN, record_counts, stream_url
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mitdb"

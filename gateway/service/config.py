@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..alerts.policy import AlertConfig
+from ..alerts.config import AlertConfig
 from ..processor import ProcessorConfig
 from .protocol import DEVICE_ID
 

@@ -28,12 +28,13 @@ import time
 import numpy as np
 
 from .. import __version__
-from ..alerts.policy import ALERT_TYPES
+from ..alerts.types import ALERT_TYPES
 from .config import ConfigError, DeviceConfig, GatewayConfig, default_client_id, load_config
 from .logs import setup_logging
 from .mqtt import PahoBroker, Publisher
 from .outbox import Outbox
-from ..processor import DeviceStream, StreamProcessor
+from ..device import DeviceStream
+from ..processor import StreamProcessor
 from .protocol import StreamParams
 from .server import IngestServer
 from .systemd import Notifier

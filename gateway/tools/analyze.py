@@ -32,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alerts.policy import BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
+from ..alerts.types import BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
 from ..errors import SignalError
 from ..events import Alert, Beat
 from ..signal.leads import read_record
-from ..processor import DeviceStream, ProcessorConfig, StreamProcessor
+from ..device import DeviceStream
+from ..processor import ProcessorConfig, StreamProcessor
 from ..signal.spec import MODEL_FS
 
 #: A front end for records in mV: 16 bits over +-10 mV (0.3 uV per count).

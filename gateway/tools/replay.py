@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from ..signal.leads import read_record
-from ..processor import DeviceStream
+from ..device import DeviceStream
 from ..service.protocol import encode_frame, encode_json_frame
 
 #: Front-end gain the replayer assumes by default: MIT-BIH QRS complexes reach

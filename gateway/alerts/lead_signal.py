@@ -1,0 +1,112 @@
+"""The signal itself: electrodes off, data from the device lost, and poor signal quality.
+
+*Lead off* is debounced by ``lead_off_s`` (a loose electrode flickers) and
+stamped with the sample it became due, whatever the framing.  *Signal lost*
+comes from the adapter's clock (no frame for ``signal_lost_s``).  *Poor
+signal* is the share of noisy rhythm windows over ``poor_signal_window_s``:
+raised at ``poor_signal_fraction``, cleared at half of it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .checks import chain, positive
+from .history import BeatLog
+from .ledger import Finding, Ledger
+from .types import LEAD_OFF, POOR_SIGNAL, SIGNAL_LOST, VF
+
+_LEAD_REASONS = {"flag": "the device reports an electrode off",
+                 "saturated": "the signal is pinned at the ADC limit",
+                 "flat": "the signal is flat; asystole cannot be excluded"}
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    lead_off_s: float = 3.0  # debounce
+    signal_lost_s: float = 10.0
+    poor_signal_window_s: float = 30.0
+    poor_signal_fraction: float = 0.6  # share of noisy rhythm windows that raises; half of it clears
+
+    def __post_init__(self) -> None:
+        positive(self, "lead_off_s", "signal_lost_s", "poor_signal_window_s")
+        if not 0 < self.poor_signal_fraction <= 1:
+            raise ValueError(f"poor_signal_fraction: must be in (0, 1], got {self.poor_signal_fraction!r}")
+        chain(self, SignalSettings)
+
+
+class LeadRule:
+    """Lead off (debounced) and signal lost."""
+
+    def __init__(self, config: SignalSettings, ledger: Ledger, beats: BeatLog):
+        self.config, self.ledger, self.beats = config, ledger, beats
+        self.on = True
+        self._off_since: int | None = None
+        self._reason = ""
+        self._lost = False
+
+    def lead(self, at: int, on: bool, reason: str) -> list[Finding]:
+        out: list[Finding] = []
+        if on and not self.on:
+            self._off_since = None
+            out = self.ledger.clear(LEAD_OFF, at, "Lead back on; monitoring resumed.")
+        elif not on and self.on:
+            self._off_since = at
+            self._reason = reason
+        self.on = on
+        return out
+
+    def advance(self, at: int) -> list[Finding]:
+        """Raise lead off once it has lasted ``lead_off_s`` by ``at``."""
+        if self._off_since is None or self.on:
+            return []
+        debounce = self.beats.samples(self.config.lead_off_s)
+        due = self._off_since + debounce
+        if at < due:
+            return []
+        self._off_since = None
+        reason = _LEAD_REASONS.get(self._reason, self._reason)
+        return self.ledger.alert(LEAD_OFF, due - debounce, due, f"Lead off: {reason}. Check the electrodes.", {})
+
+    def lost(self, at: int, seconds: float) -> list[Finding]:
+        self._lost = True
+        return self.ledger.alert(SIGNAL_LOST, at, at, f"No data from the device for {seconds:.0f} s.",
+                                 self.beats.counts(at))
+
+    def back(self, at: int) -> list[Finding]:
+        if not self._lost:
+            return []
+        self._lost = False
+        return self.ledger.clear(SIGNAL_LOST, at, "Data from the device again.")
+
+
+class QualityRule:
+    """Poor signal: too many rhythm windows look like noise."""
+
+    def __init__(self, config: SignalSettings, ledger: Ledger, beats: BeatLog):
+        self.config, self.ledger, self.beats = config, ledger, beats
+        self._noisy: deque[tuple[int, bool]] = deque()
+
+    def reset(self) -> None:
+        self._noisy.clear()
+
+    def window(self, at: int, noisy: bool) -> list[Finding]:
+        c = self.config
+        span = self.beats.samples(c.poor_signal_window_s)
+        self._noisy.append((at, noisy))
+        while self._noisy and self._noisy[0][0] <= at - span:
+            self._noisy.popleft()
+        start = self.beats.segment_start
+        seen = at - start if start is not None else 0
+        if seen < span or not self._noisy or self.ledger.raised(VF):
+            return []  # judge only a whole window of verdicts
+        share = sum(n for _, n in self._noisy) / len(self._noisy)
+        if share >= c.poor_signal_fraction:
+            return self.ledger.alert(POOR_SIGNAL, self._noisy[0][0], at,
+                                     f"Poor signal quality: {share:.0%} of the last {c.poor_signal_window_s:.0f} s "
+                                     "look like noise. Check the electrodes and ask the patient to keep still.",
+                                     self.beats.counts(self._noisy[0][0]))
+        if share <= c.poor_signal_fraction / 2:
+            return self.ledger.clear(POOR_SIGNAL, at, "Signal quality good again.")
+        return []

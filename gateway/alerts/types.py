@@ -1,0 +1,36 @@
+"""Alert types, their severities and cool-downs: the names every rule, the config and the docs share."""
+
+from __future__ import annotations
+
+VF = "ventricular_fibrillation"
+RUN = "ventricular_run"
+FREQUENT_PVC = "frequent_pvc"
+BIGEMINY = "bigeminy"
+TRIGEMINY = "trigeminy"
+FREQUENT_APB = "frequent_apb"
+BRADYCARDIA = "bradycardia"
+TACHYCARDIA = "tachycardia"
+PAUSE = "pause"
+ASYSTOLE = "asystole"
+LEAD_OFF = "lead_off"
+SIGNAL_LOST = "signal_lost"
+POOR_SIGNAL = "poor_signal"
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+#: Default severity of each alert type (a ventricular run's severity also
+#: depends on its rate, see :attr:`RunSettings.run_fast_bpm`).
+DEFAULT_SEVERITY: dict[str, str] = {
+    VF: "critical", RUN: "critical", FREQUENT_PVC: "medium", BIGEMINY: "medium", TRIGEMINY: "medium",
+    FREQUENT_APB: "low", BRADYCARDIA: "high", TACHYCARDIA: "high", PAUSE: "high", ASYSTOLE: "critical",
+    LEAD_OFF: "high", SIGNAL_LOST: "high", POOR_SIGNAL: "low",
+}
+#: Default cool-down of each type, seconds: no second raise of the type within it.
+DEFAULT_COOLDOWN: dict[str, float] = {
+    VF: 0.0, RUN: 0.0, FREQUENT_PVC: 300.0, BIGEMINY: 60.0, TRIGEMINY: 60.0, FREQUENT_APB: 300.0,
+    BRADYCARDIA: 60.0, TACHYCARDIA: 60.0, PAUSE: 0.0, ASYSTOLE: 0.0, LEAD_OFF: 30.0, SIGNAL_LOST: 0.0,
+    POOR_SIGNAL: 300.0,
+}
+ALERT_TYPES = tuple(DEFAULT_SEVERITY)
+#: Types that are raised and later cleared (the others are one-off events).
+CONDITIONS = frozenset(ALERT_TYPES) - {FREQUENT_PVC, FREQUENT_APB}
