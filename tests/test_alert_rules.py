@@ -1,0 +1,182 @@
+"""Each alert rule on its own, built from its settings slice: the specification of one rule at a time.
+
+The policy-level behaviour (ordering, framing, the processor's alerts) is in
+test_alerts.py; here every rule gets a shared :class:`BeatLog` and
+:class:`Ledger` and nothing else, which is all a rule may depend on.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.alerts.config import AlertConfig
+from gateway.alerts.counts import CountSettings, EctopyCounts
+from gateway.alerts.flutter import FlutterRule, FlutterSettings
+from gateway.alerts.history import BeatLog, BeatRecord
+from gateway.alerts.lead_signal import LeadRule, QualityRule, SignalSettings
+from gateway.alerts.ledger import Ledger
+from gateway.alerts.patterns import PatternSettings, Patterns
+from gateway.alerts.rate import PauseRule, RateRule, RateSettings
+from gateway.alerts.runs import RunSettings, VentricularRuns
+from gateway.alerts.types import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_PVC, LEAD_OFF, PAUSE, POOR_SIGNAL, RUN,
+                                  TACHYCARDIA, TRIGEMINY, VF)
+from gateway.signal.rhythm import RhythmWindow
+from gateway.signal.spec import MODEL_FS, WINDOW_AFTER
+
+FS = MODEL_FS
+
+
+def shared(**overrides) -> tuple[AlertConfig, BeatLog, Ledger]:
+    config = AlertConfig(**overrides)
+    beats = BeatLog(config, FS)
+    beats.segment_start = 0
+    return config, beats, Ledger(config, beats)
+
+
+def rhythm(vf: bool, vf_like: bool) -> RhythmWindow:
+    return RhythmWindow(end=0, leakage=0.0, concentration=0.0, ptp=1.0, vf_like=vf_like, vf=vf, noisy=False)
+
+
+def feed_beats(beats: BeatLog, rr_s: float, n: int, first: int = FS):
+    """``n`` beats every ``rr_s`` seconds into the log; yields (at, record)."""
+    peak, prev = first, None
+    for _ in range(n):
+        record = BeatRecord(peak, "N", None if prev is None else peak - prev)
+        beats.add(record)
+        beats.last_peak = peak
+        yield peak + WINDOW_AFTER, record
+        prev, peak = peak, peak + int(round(rr_s * FS))
+
+
+@pytest.mark.parametrize("slice_cls, bad, field", [
+    (RunSettings, {"run_min_beats": 1}, "run_min_beats"),
+    (CountSettings, {"pvc_count": 0}, "pvc_count"),
+    (PatternSettings, {"trigeminy_cycles": 0}, "trigeminy_cycles"),
+    (RateSettings, {"pause_s": 0}, "pause_s"),
+    (RateSettings, {"asystole_s": 1.0}, "asystole_s"),
+    (FlutterSettings, {"vf_clear_windows": 0}, "vf_clear_windows"),
+    (SignalSettings, {"poor_signal_fraction": 1.5}, "poor_signal_fraction"),
+])
+def test_each_slice_checks_its_own_keys_alone_and_inside_the_whole_config(slice_cls, bad, field):
+    with pytest.raises(ValueError, match=f"^{field}"):
+        slice_cls(**bad)
+    with pytest.raises(ValueError, match=f"^{field}"):
+        AlertConfig(**bad)
+
+
+def test_the_whole_config_is_every_slice():
+    names = {f for cls in (RunSettings, CountSettings, PatternSettings, RateSettings, FlutterSettings,
+                           SignalSettings) for f in cls.__dataclass_fields__}
+    assert names <= set(AlertConfig.__dataclass_fields__)
+
+
+def test_a_run_is_raised_on_its_third_ventricular_beat_and_cleared_by_the_next_normal_one():
+    config, beats, ledger = shared()
+    runs = VentricularRuns(config, ledger, beats)
+    findings = []
+    for i, (at, record) in enumerate(feed_beats(beats, 0.5, 5)):
+        findings += runs.beat(at, record, "V" if 1 <= i <= 3 else "n")
+    assert [(f.type, f.state) for f in findings] == [(RUN, "raised"), (RUN, "cleared")]
+    assert findings[0].severity == "critical" and "120/min" in findings[0].message
+    assert "3 beats" in findings[1].message
+
+
+def test_a_slow_ventricular_rhythm_is_high_not_critical():
+    config, beats, ledger = shared()
+    runs = VentricularRuns(config, ledger, beats)
+    findings = [f for at, r in feed_beats(beats, 1.0, 3) for f in runs.beat(at, r, "V")]
+    assert [f.severity for f in findings] == ["high"] and "slow ventricular rhythm" in findings[0].message
+
+
+@pytest.mark.parametrize("unit, kind", [("nV", BIGEMINY), ("nnV", TRIGEMINY)])
+def test_patterns_need_their_cycles_in_a_row_wherever_the_cycle_starts(unit, kind):
+    config, beats, ledger = shared()
+    cycles = config.bigeminy_cycles if kind == BIGEMINY else config.trigeminy_cycles
+    for offset in range(len(unit)):
+        config, beats, ledger = shared()
+        patterns = Patterns(config, ledger, beats)
+        sequence = ("n" * offset + unit * cycles)
+        findings = [f for (at, _), cat in zip(feed_beats(beats, 0.8, len(sequence)), sequence)
+                    for f in patterns.beat(at, cat)]
+        assert [(f.type, f.state) for f in findings] == [(kind, "raised")], offset
+
+
+def test_more_than_six_pvcs_a_minute_is_one_event():
+    config, beats, ledger = shared()
+    counts = EctopyCounts(config, ledger, beats)
+    findings = [f for at, r in feed_beats(beats, 5.0, 10) for f in counts.beat(at, r.peak, "V")]
+    assert [(f.type, f.state) for f in findings] == [(FREQUENT_PVC, "raised")]
+    assert findings[0].message.startswith("7 PVCs")
+
+
+def test_rate_rules_wait_for_a_whole_window_then_raise_and_clear_with_hysteresis():
+    config, beats, ledger = shared()
+    rate = RateRule(config, ledger, beats, FlutterRule(config, ledger, beats))
+    slow = [f for at, _ in feed_beats(beats, 60 / 35, 12) for f in rate.beat(at)]
+    assert [(f.type, f.state) for f in slow] == [(BRADYCARDIA, "raised")]
+    assert slow[0].at - WINDOW_AFTER >= config.rate_window_s * FS
+    config, beats, ledger = shared()
+    rate = RateRule(config, ledger, beats, FlutterRule(config, ledger, beats))
+    fast = [f for at, _ in feed_beats(beats, 60 / 160, 40) for f in rate.beat(at)]
+    assert [(f.type, f.state) for f in fast] == [(TACHYCARDIA, "raised")]
+
+
+def test_a_pause_is_due_pause_s_after_the_last_beat_is_known_and_asystole_later():
+    config, beats, ledger = shared()
+    lead = LeadRule(config, ledger, beats)
+    pauses = PauseRule(config, ledger, beats, FlutterRule(config, ledger, beats), lead)
+    list(feed_beats(beats, 1.0, 1, first=FS))
+    due = FS + int(config.pause_s * FS) + WINDOW_AFTER
+    assert pauses.advance(due) == []  # decided only after the due sample
+    raised = pauses.advance(due + 1)
+    assert [(f.type, f.at) for f in raised] == [(PAUSE, due)]
+    later = pauses.advance(FS + int(config.asystole_s * FS) + WINDOW_AFTER + 1)
+    assert [f.type for f in later] == [ASYSTOLE]
+    cleared = pauses.beat(10 * FS, 10 * FS - WINDOW_AFTER)
+    assert {(f.type, f.state) for f in cleared} == {(PAUSE, "cleared"), (ASYSTOLE, "cleared")}
+
+
+def test_no_pause_while_the_lead_is_off_or_flutter_is_seen():
+    config, beats, ledger = shared()
+    lead = LeadRule(config, ledger, beats)
+    flutter = FlutterRule(config, ledger, beats)
+    pauses = PauseRule(config, ledger, beats, flutter, lead)
+    list(feed_beats(beats, 1.0, 1))
+    lead.lead(FS, False, "flag")
+    assert pauses.advance(20 * FS) == []
+    lead.lead(20 * FS, True, "ok")
+    flutter.window(20 * FS, rhythm(vf=False, vf_like=True), 4 * FS)
+    assert pauses.advance(21 * FS) == []
+
+
+def test_lead_off_is_debounced_and_stamped_when_due():
+    config, beats, ledger = shared()
+    lead = LeadRule(config, ledger, beats)
+    lead.lead(1000, False, "saturated")
+    due = 1000 + int(config.lead_off_s * FS)
+    assert lead.advance(due - 1) == []
+    raised = lead.advance(due + 500)
+    assert [(f.type, f.at, f.start) for f in raised] == [(LEAD_OFF, due, 1000)]
+    assert "ADC limit" in raised[0].message
+    assert [f.state for f in lead.lead(due + 600, True, "ok")] == ["cleared"]
+
+
+def test_poor_signal_needs_a_whole_window_of_mostly_noisy_verdicts():
+    config, beats, ledger = shared()
+    quality = QualityRule(config, ledger, beats)
+    found = [f for k in range(1, 40) for f in quality.window(k * FS, noisy=True)]
+    assert [(f.type, f.state) for f in found] == [(POOR_SIGNAL, "raised")]
+    assert found[0].at >= config.poor_signal_window_s * FS
+    cleared = [f for k in range(40, 80) for f in quality.window(k * FS, noisy=False)]
+    assert [(f.type, f.state) for f in cleared] == [(POOR_SIGNAL, "cleared")]
+
+
+def test_flutter_raises_on_a_vf_window_and_clears_after_the_quiet_windows():
+    config, beats, ledger = shared()
+    flutter = FlutterRule(config, ledger, beats)
+    vf = rhythm(vf=True, vf_like=True)
+    quiet = rhythm(vf=False, vf_like=False)
+    raised = flutter.window(4 * FS, vf, 4 * FS)
+    assert [(f.type, f.state, f.start) for f in raised] == [(VF, "raised", 0)]
+    ends = [f for k in range(config.vf_clear_windows) for f in flutter.window((5 + k) * FS, quiet, 4 * FS)]
+    assert [(f.type, f.state) for f in ends] == [(VF, "cleared")]
