@@ -97,8 +97,28 @@ def test_patterns_need_their_cycles_in_a_row_wherever_the_cycle_starts(unit, kin
         patterns = Patterns(config, ledger, beats)
         sequence = ("n" * offset + unit * cycles)
         findings = [f for (at, _), cat in zip(feed_beats(beats, 0.8, len(sequence)), sequence)
-                    for f in patterns.beat(at, cat)]
+                    for f in patterns.beat(at, at - WINDOW_AFTER, cat)]
         assert [(f.type, f.state) for f in findings] == [(kind, "raised")], offset
+
+
+@pytest.mark.parametrize("rr_s", [7.5, 20.0, 61.0])
+def test_a_pattern_slower_than_the_beat_log_starts_at_its_own_first_beat(rr_s):
+    """The beat log keeps a minute; a trigeminy of 9 beats at 8/min or slower spans more (vfdb 418 crashed here)."""
+    config, beats, ledger = shared()
+    patterns = Patterns(config, ledger, beats)
+    sequence = "nnV" * config.trigeminy_cycles
+    fed = list(feed_beats(beats, rr_s, len(sequence)))
+    findings = [f for (at, _), cat in zip(fed, sequence) for f in patterns.beat(at, at - WINDOW_AFTER, cat)]
+    assert [(f.type, f.start) for f in findings] == [(TRIGEMINY, fed[0][1].peak)]
+
+
+def test_a_long_bigeminy_setting_is_not_cut_short_by_the_trigeminy_length():
+    config, beats, ledger = shared(bigeminy_cycles=8)
+    patterns = Patterns(config, ledger, beats)
+    sequence = "nV" * 8
+    findings = [f for (at, _), cat in zip(feed_beats(beats, 0.8, len(sequence)), sequence)
+                for f in patterns.beat(at, at - WINDOW_AFTER, cat)]
+    assert [f.type for f in findings] == [BIGEMINY]
 
 
 def test_more_than_six_pvcs_a_minute_is_one_event():

@@ -34,19 +34,21 @@ class Patterns:
 
     def reset(self) -> None:
         """A new segment: a pattern never spans a gap."""
-        self._pattern: deque[str] = deque(maxlen=3 * self.config.trigeminy_cycles + 1)
-
-    def beat(self, at: int, category: str) -> list[Finding]:
         c = self.config
-        self._pattern.append(category)
+        longest = max(2 * c.bigeminy_cycles, 3 * c.trigeminy_cycles)
+        self._pattern: deque[tuple[str, int]] = deque(maxlen=longest + 1)  # (category, peak) of recent beats
+
+    def beat(self, at: int, peak: int, category: str) -> list[Finding]:
+        c = self.config
+        self._pattern.append((category, peak))
         out: list[Finding] = []
-        seq = "".join(self._pattern)
+        seq = "".join(cat for cat, _ in self._pattern)
         for kind, unit, cycles in ((BIGEMINY, "nV", c.bigeminy_cycles), (TRIGEMINY, "nnV", c.trigeminy_cycles)):
             need = len(unit) * cycles
             tail = seq[-need:]
             holds = len(tail) == need and any(tail == (unit[k:] + unit[:k]) * cycles for k in range(len(unit)))
             if holds and not self.ledger.ongoing(kind):
-                first = self.beats.records[-need].peak
+                first = self._pattern[-need][1]  # the pattern's own beats: the log keeps only a time window
                 name = "Ventricular bigeminy" if kind == BIGEMINY else "Ventricular trigeminy"
                 out += self.ledger.alert(kind, first, at, f"{name}: {cycles} cycles in a row.",
                                          self.beats.counts(first))

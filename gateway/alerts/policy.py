@@ -97,7 +97,7 @@ class AlertPolicy:
         self.beats.last_peak = peak
         category = self.beats.category(label)
         out += self._runs.beat(at, record, category)
-        out += self._patterns.beat(at, category)
+        out += self._patterns.beat(at, peak, category)
         out += self._counts.beat(at, peak, category)
         out += self._rate.beat(at)
         return out
