@@ -23,7 +23,7 @@
 # project and its runtime extras [litert,systemd] (never TensorFlow);
 # /etc/ecg-gateway/gateway.toml from deploy/gateway.example.toml if there is
 # none (root:ecg, mode 0640: it holds device tokens and the MQTT password);
-# the unit /etc/systemd/system/ecg-gateway.service.main, enabled.  The service is
+# the unit /etc/systemd/system/ecg-gateway.service, enabled.  The service is
 # restarted only if it was running (an upgrade); a first install is started
 # by you once the configuration is filled in.
 set -euo pipefail
@@ -59,7 +59,7 @@ for f in etc/passwd etc/group etc/shadow etc/gshadow; do
   [ -f "$ROOT/$f" ] || die "$ROOT/$f is missing: --root needs a root filesystem"
 done
 EXAMPLE="$SRC/deploy/gateway.example.toml"
-UNIT="$SRC/deploy/ecg-gateway.service.main"
+UNIT="$SRC/deploy/ecg-gateway.service"
 [ -f "$EXAMPLE" ] || die "$EXAMPLE is missing (is this a full checkout?)"
 [ -f "$UNIT" ] || die "$UNIT is missing (is this a full checkout?)"
 
@@ -69,7 +69,7 @@ APP="$R/opt/ecg-gateway"
 VENV="$APP/venv"
 CONF_DIR="$R/etc/ecg-gateway"
 CONF="$CONF_DIR/gateway.toml"
-UNIT_DEST="$R/etc/systemd/system/ecg-gateway.service.main"
+UNIT_DEST="$R/etc/systemd/system/ecg-gateway.service"
 USER_NAME=ecg
 
 # 1. Debian packages.
@@ -128,15 +128,15 @@ say "installed $UNIT_DEST"
 if [ "$SYSTEMCTL" -eq 1 ]; then
   if [ "$ROOT" = / ]; then
     systemctl daemon-reload
-    systemctl enable ecg-gateway.service.main
-    if systemctl is-active --quiet ecg-gateway.service.main; then
-      systemctl restart ecg-gateway.service.main
+    systemctl enable ecg-gateway.service
+    if systemctl is-active --quiet ecg-gateway.service; then
+      systemctl restart ecg-gateway.service
       say "restarted the running service"
     else
       say "enabled; start it with: systemctl start ecg-gateway (after editing $CONF)"
     fi
   else
-    systemctl --root="$ROOT" enable ecg-gateway.service.main
+    systemctl --root="$ROOT" enable ecg-gateway.service
     say "enabled in $ROOT"
   fi
 fi

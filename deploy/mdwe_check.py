@@ -1,6 +1,6 @@
 """Does the gateway's Python stack run under systemd's MemoryDenyWriteExecute=yes?
 
-ecg-gateway.service.main sets ``MemoryDenyWriteExecute=yes``: the kernel then
+ecg-gateway.service sets ``MemoryDenyWriteExecute=yes``: the kernel then
 refuses memory that is writable and executable (JIT-style code), which a
 library that generates code at run time (some interpreters' kernels do)
 would need.  This installs the same seccomp rules systemd installs for that

@@ -1,6 +1,6 @@
 """Deployment on the Pi: the systemd unit, its sandbox, install.sh and the broker's ACLs.
 
-* ``deploy/ecg-gateway.service.main`` passes ``systemd-analyze verify`` with no
+* ``deploy/ecg-gateway.service`` passes ``systemd-analyze verify`` with no
   warning, and ``systemd-analyze security`` rates it OK (<= 2.0);
 * the gateway's Python stack (numpy, scipy, LiteRT, the stream processor)
   runs under the seccomp rules of its ``MemoryDenyWriteExecute=yes``;
@@ -31,7 +31,7 @@ from gateway.tools.localbroker import find_mosquitto, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
-UNIT = DEPLOY / "ecg-gateway.service.main"
+UNIT = DEPLOY / "ecg-gateway.service"
 INSTALLED_EXEC = "/opt/ecg-gateway/venv/bin/ecg-gateway"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None,
@@ -52,7 +52,7 @@ def unit_with_existing_exec(tmp_path: Path, extra: str = "") -> Path:
     exe = Path(sys.prefix) / "bin" / "ecg-gateway"
     assert exe.is_file(), "the ecg-gateway entry point is not installed in this environment"
     text = text.replace(INSTALLED_EXEC, str(exe)).replace("[Service]\n", f"[Service]\n{extra}", 1)
-    out = tmp_path / "ecg-gateway.service.main"
+    out = tmp_path / "ecg-gateway.service"
     out.write_text(text)
     return out
 
@@ -149,10 +149,10 @@ def test_install_into_a_scratch_root_twice(tmp_path):
         st = path.stat()
         assert stat.S_IMODE(st.st_mode) == mode and (st.st_uid, st.st_gid) == (0, gid), path
 
-    unit = root / "etc/systemd/system/ecg-gateway.service.main"
+    unit = root / "etc/systemd/system/ecg-gateway.service"
     assert unit.read_text() == UNIT.read_text() and stat.S_IMODE(unit.stat().st_mode) == 0o644
-    wants = root / "etc/systemd/system/multi-user.target.wants/ecg-gateway.service.main"
-    assert wants.is_symlink() and os.readlink(wants) == "/etc/systemd/system/ecg-gateway.service.main"
+    wants = root / "etc/systemd/system/multi-user.target.wants/ecg-gateway.service"
+    assert wants.is_symlink() and os.readlink(wants) == "/etc/systemd/system/ecg-gateway.service"
 
     venv = root / "opt/ecg-gateway/venv"
     assert (venv / "bin/ecg-gateway").is_file()

@@ -1,7 +1,7 @@
 """systemd integration without a hard dependency: sd_notify and the watchdog interval.
 
 The notify protocol is one datagram to ``$NOTIFY_SOCKET`` (sd_notify(3)),
-so it is written here directly; the unit (deploy/ecg-gateway.service.main) is
+so it is written here directly; the unit (deploy/ecg-gateway.service) is
 ``Type=notify`` with ``WatchdogSec=``.  The gateway sends ``READY=1`` only
 once the model is loaded and the socket is bound, ``WATCHDOG=1`` from its
 event loop (so a blocked loop gets the service restarted), ``STATUS=`` with

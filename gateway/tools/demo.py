@@ -28,7 +28,7 @@ from .localbroker import LocalBroker, find_mosquitto, free_port
 from .replay import REPLAY_GAIN
 from .supervise import DemoDevice, GatewayProcess, write_config
 
-DEFAULT_RECORD = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mitdb" / "e233"
+DEFAULT_RECORD = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "mitdb" / "e233"
 
 
 def _relay(stream, prefix: str, lines: list[str]) -> None:
