@@ -40,6 +40,7 @@ class Alert:
     model_version: str
     message: str  # one readable sentence
     state: str = "raised"  # "raised" or "cleared"
+    signal_quality: float | None = None  # share of the last 30 s of rhythm windows judged clean
     strip_png: bytes | None = field(default=None, repr=False)  # ECG strip with beat labels
 
     def to_dict(self, with_strip: bool = True) -> dict:

@@ -234,6 +234,9 @@ class StreamProcessor:
             beats=self.beats, beat_counts=dict(self.beat_counts), alerts=self.alerts, gaps=self.gaps,
             bad_frames=self.bad_frames, model_version=self.classifier.version,
             extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),
+                   "clean_share": self._clean_share(), "held_alerts": self.policy.ledger.held_by_bound,
+                   "episodes": {kind: {"start": self._clock.time_of(e["start"]), "bouts": e["bouts"],
+                                       "ending": e["ending"]} for kind, e in self.policy.ledger.episodes().items()},
                    "lag_s": None if last is None else round(float(now) - last, 3),
                    "rate_error": self._clock.rate_error(now, self._raw.size), **extra})
 
@@ -400,9 +403,14 @@ class StreamProcessor:
                 id=str(alert_id), device_id=self.stream.device_id, patient_id=self.stream.patient_id,
                 type=f.type, severity=f.severity, start=start, time=float(now), heart_rate=f.heart_rate,
                 beat_counts=f.beat_counts, model_version=self.classifier.version, message=f.message,
-                state=f.state, strip_png=self._strip(f) if self.config.strips else None))
+                state=f.state, signal_quality=self._clean_share(),
+                strip_png=self._strip(f) if self.config.strips else None))
             self.alerts += 1
         return out
+
+    def _clean_share(self) -> float | None:
+        share = self.policy.clean_share()
+        return None if share is None else round(share, 2)
 
     def _strip(self, f: Finding) -> bytes | None:
         """The ECG strip ending where the finding was decided (or where the signal ended)."""

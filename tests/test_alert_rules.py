@@ -27,7 +27,8 @@ FS = MODEL_FS
 
 
 def shared(**overrides) -> tuple[AlertConfig, BeatLog, Ledger]:
-    config = AlertConfig(**overrides)
+    """A config (clears go out at once unless the test asks for episodes), its beat log and ledger."""
+    config = AlertConfig(**{"episode_merge_s": 0.0, **overrides})
     beats = BeatLog(config, FS)
     beats.segment_start = 0
     return config, beats, Ledger(config, beats)
@@ -184,10 +185,10 @@ def test_lead_off_is_debounced_and_stamped_when_due():
 def test_poor_signal_needs_a_whole_window_of_mostly_noisy_verdicts():
     config, beats, ledger = shared()
     quality = QualityRule(config, ledger, beats)
-    found = [f for k in range(1, 40) for f in quality.window(k * FS, noisy=True)]
+    found = [f for k in range(1, 40) for f in quality.window(k * FS, True, 4 * FS)]
     assert [(f.type, f.state) for f in found] == [(POOR_SIGNAL, "raised")]
     assert found[0].at >= config.poor_signal_window_s * FS
-    cleared = [f for k in range(40, 80) for f in quality.window(k * FS, noisy=False)]
+    cleared = [f for k in range(40, 80) for f in quality.window(k * FS, False, 4 * FS)]
     assert [(f.type, f.state) for f in cleared] == [(POOR_SIGNAL, "cleared")]
 
 
@@ -200,3 +201,42 @@ def test_flutter_raises_on_a_vf_window_and_clears_after_the_quiet_windows():
     assert [(f.type, f.state, f.start) for f in raised] == [(VF, "raised", 0)]
     ends = [f for k in range(config.vf_clear_windows) for f in flutter.window((5 + k) * FS, quiet, 4 * FS)]
     assert [(f.type, f.state) for f in ends] == [(VF, "cleared")]
+
+
+# ---------------------------------------------------------------- the ledger: episodes, priorities, bound
+def test_a_condition_back_within_the_merge_window_is_one_episode_with_its_bouts_counted():
+    config, beats, ledger = shared(episode_merge_s=60.0)
+    merge = 60 * FS
+    assert len(ledger.alert(RUN, 0, 100, "run", {})) == 1
+    assert ledger.clear(RUN, 1000, "Run ended.") == []  # held: it may come back
+    assert ledger.ongoing(RUN) is False and ledger.raised(RUN) is True
+    assert ledger.alert(RUN, 5000, 5100, "run", {}) == []  # back: the same episode, no new raise
+    assert ledger.clear(RUN, 6000, "Run ended.") == []
+    assert ledger.advance(6000 + merge - 1) == []
+    cleared = ledger.advance(6000 + merge)
+    assert [(f.state, f.start, f.at) for f in cleared] == [("cleared", 0, 6000 + merge)]
+    assert "2 bouts" in cleared[0].message
+    assert len(ledger.alert(RUN, 6000 + merge + 10, 6000 + merge + 20, "run", {})) == 1  # a new episode
+
+
+def test_flutter_supersedes_pauses_rates_and_runs_while_it_lasts():
+    config, beats, ledger = shared()
+    ledger.alert(PAUSE, 0, 10, "pause", {})
+    raised = ledger.alert(VF, 20, 30, "vf", {})
+    assert [(f.type, f.state) for f in raised] == [(VF, "raised"), (PAUSE, "cleared")]
+    assert "superseded" in raised[1].message
+    for kind in (PAUSE, ASYSTOLE, BRADYCARDIA, TACHYCARDIA, RUN, BIGEMINY, TRIGEMINY, FREQUENT_PVC):
+        assert ledger.alert(kind, 40, 50, kind, {}) == [], kind
+    cleared = ledger.clear(VF, 100, "VF ended.")
+    assert "8 other alerts were held" in cleared[0].message
+    assert ledger.alert(LEAD_OFF, 110, 120, "lead off", {})  # not suppressed by flutter
+
+
+def test_the_hourly_bound_holds_non_critical_raises_but_never_a_critical_one():
+    config, beats, ledger = shared(max_alerts_per_hour=2, cooldown_s={FREQUENT_PVC: 0})
+    assert ledger.alert(FREQUENT_PVC, 0, 1, "pvc", {}) and ledger.alert(FREQUENT_PVC, 0, 2, "pvc", {})
+    assert ledger.alert(FREQUENT_PVC, 0, 3, "pvc", {}) == []
+    assert ledger.held_by_bound == 1
+    critical = ledger.alert(RUN, 4, 4, "run", {})
+    assert critical and critical[0].severity == "critical" and "1 other alerts held back" in critical[0].message
+    assert len(ledger.alert(FREQUENT_PVC, 0, 3600 * FS + 5, "pvc", {})) == 1  # an hour later: room again

@@ -60,6 +60,11 @@ class _AllNormal:
         return np.zeros(len(images), dtype=np.int64), probs
 
 
+#: Clears go out at once: the tests below specify where each rule's condition ends; how clears are
+#: held to merge returning bouts into one episode is specified in test_alert_rules.py and at the end here.
+IMMEDIATE = AlertConfig(episode_merge_s=0.0)
+
+
 def alerts(events, kind=None, state=None) -> list[Alert]:
     return [e for e in events if isinstance(e, Alert) and (kind is None or e.type == kind)
             and (state is None or e.state == state)]
@@ -149,7 +154,7 @@ def test_bradycardia_sustained_is_raised():
 def test_tachycardia_sustained_is_raised_and_cleared():
     fast = regular_beats(170, 20)
     slow = 20 + regular_beats(75, 25)
-    events = stream_synthetic(np.concatenate([fast, slow]), 45)
+    events = stream_synthetic(np.concatenate([fast, slow]), 45, ProcessorConfig(alerts=IMMEDIATE))
     tachy = alerts(events, TACHYCARDIA)
     assert [a.state for a in tachy] == ["raised", "cleared"]
     assert tachy[0].heart_rate == pytest.approx(170, abs=2)
@@ -162,7 +167,7 @@ def test_normal_rate_raises_nothing():
 
 def test_pause_then_asystole_then_cleared():
     r = np.concatenate([regular_beats(75, 10), 17 + regular_beats(75, 10)])  # 7 s without a beat
-    events = stream_synthetic(r, 27)
+    events = stream_synthetic(r, 27, ProcessorConfig(alerts=IMMEDIATE))
     kinds = [(a.type, a.state) for a in alerts(events)]
     assert kinds == [(PAUSE, "raised"), (ASYSTOLE, "raised"), (ASYSTOLE, "cleared"), (PAUSE, "cleared")]
     pause = alerts(events, PAUSE)[0]
@@ -182,8 +187,8 @@ def feed_labels(policy: AlertPolicy, labels: str, rr_s: float = 0.8) -> list:
 
 
 def test_run_needs_three_consecutive_ventricular_beats():
-    assert not [f for f in feed_labels(AlertPolicy(), "NNVVNVVNN") if f.type == RUN]
-    found = [f for f in feed_labels(AlertPolicy(), "NNVVVVNN") if f.type == RUN]
+    assert not [f for f in feed_labels(AlertPolicy(IMMEDIATE), "NNVVNVVNN") if f.type == RUN]
+    found = [f for f in feed_labels(AlertPolicy(IMMEDIATE), "NNVVVVNN") if f.type == RUN]
     assert [(f.state, f.start) for f in found] == [("raised", 1000 + 2 * 288), ("cleared", 1000 + 2 * 288)]
     assert "4 beats" in found[1].message
 
@@ -197,7 +202,7 @@ def test_slow_run_is_high_fast_run_critical():
 def test_patterns():
     assert [f.type for f in feed_labels(AlertPolicy(), "NVNVNVNV")] == [BIGEMINY]
     assert [f.type for f in feed_labels(AlertPolicy(), "NVNVNV")] == []
-    found = feed_labels(AlertPolicy(), "NNVNNVNNVNNNN")
+    found = feed_labels(AlertPolicy(IMMEDIATE), "NNVNNVNNVNNNN")
     assert [(f.type, f.state) for f in found] == [(TRIGEMINY, "raised"), (TRIGEMINY, "cleared")]
 
 
@@ -261,7 +266,7 @@ def window(end: int, vf_like: bool, vf: bool = False, noisy: bool = False) -> Rh
 
 def test_flutter_labels_confirm_a_single_flutter_window():
     def policy_after(label: str) -> AlertPolicy:
-        policy = AlertPolicy()
+        policy = AlertPolicy(IMMEDIATE)
         policy.segment_start(0)
         for peak in (500, 700, 900):
             policy.beat(peak + 256, peak, label, 200)
@@ -309,9 +314,40 @@ def test_alerts_do_not_depend_on_framing():
 
 
 def test_a_condition_swallowed_by_its_cooldown_is_counted_once():
-    policy = AlertPolicy(AlertConfig(cooldown_s={BIGEMINY: 15.0}))
+    policy = AlertPolicy(AlertConfig(cooldown_s={BIGEMINY: 15.0}, episode_merge_s=0.0))
     # three bigeminy episodes 0.8 s per beat: raised at 9 s, the second (17 s) swallowed, the third (27 s) raised
     found = [f for f in feed_labels(policy, "NVNVNVNV" + "NN" + "NVNVNVNVNV" + "NN" + "NVNVNVNV" + "NN")
              if f.type == BIGEMINY]
     assert [(f.type, f.state) for f in found] == [(BIGEMINY, "raised"), (BIGEMINY, "cleared")] * 2
     assert "also 1 episodes within the cool-down" in found[2].message
+
+
+# ------------------------------------------------------------- episodes and arbitration
+def test_runs_that_come_back_within_a_minute_are_one_episode():
+    found = [f for f in feed_labels(AlertPolicy(), "NNVVVNN" + "N" * 20 + "VVVVN" + "N" * 80) if f.type == RUN]
+    assert [f.state for f in found] == ["raised", "cleared"]
+    assert "2 bouts" in found[1].message and found[1].start == found[0].start
+
+
+def test_flutter_ends_the_pause_it_caused_and_holds_new_ones():
+    policy = AlertPolicy()
+    policy.segment_start(0)
+    policy.beat(1256, 1000, "N", None)
+    paused = policy.advance(1000 + 4 * FS + 256)
+    assert [f.type for f in paused] == [PAUSE]
+    found = policy.rhythm(6 * FS, window(6 * FS, True, vf=True), 4 * FS)
+    assert [(f.type, f.state) for f in found] == [(VF, "raised"), (PAUSE, "cleared")]
+    assert policy.advance(20 * FS) == []  # no pause or asystole while the flutter episode is open
+
+
+def test_labels_read_in_noise_raise_no_beat_label_alert():
+    policy = AlertPolicy()
+    policy.segment_start(0)
+    out = []
+    for k in range(1, 40):  # noisy windows all along
+        out += policy.rhythm(k * FS, window(k * FS, False, noisy=True), 4 * FS)
+        out += policy.beat(k * FS + 256 + 10, k * FS + 10, "V", FS if k > 1 else None)
+    assert not [f for f in out if f.type in (RUN, FREQUENT_PVC, BIGEMINY, TRIGEMINY)]
+    assert [f.type for f in out if f.state == "raised"] == [POOR_SIGNAL]
+    poor = [f for f in out if f.type == POOR_SIGNAL][0]
+    assert "held while beats are unreadable" in poor.message

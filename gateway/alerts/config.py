@@ -17,6 +17,7 @@ from .counts import CountSettings
 from .flutter import FlutterSettings
 from .history import LabelSettings
 from .lead_signal import SignalSettings
+from .ledger import ArbitrationSettings
 from .patterns import PatternSettings
 from .rate import RateSettings
 from .runs import RunSettings
@@ -25,7 +26,7 @@ from .types import ALERT_TYPES, DEFAULT_COOLDOWN, DEFAULT_SEVERITY, SEVERITIES
 
 @dataclass(frozen=True)
 class AlertConfig(LabelSettings, RateSettings, RunSettings, CountSettings, PatternSettings, FlutterSettings,
-                  SignalSettings):
+                  SignalSettings, ArbitrationSettings):
     """The alert policy (section ``[alerts]``); the defaults are the documented table."""
 
     # per-type overrides of DEFAULT_SEVERITY / DEFAULT_COOLDOWN, and types switched off

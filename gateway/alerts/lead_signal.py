@@ -4,7 +4,11 @@
 stamped with the sample it became due, whatever the framing.  *Signal lost*
 comes from the adapter's clock (no frame for ``signal_lost_s``).  *Poor
 signal* is the share of noisy rhythm windows over ``poor_signal_window_s``:
-raised at ``poor_signal_fraction``, cleared at half of it.
+raised at ``poor_signal_fraction``, cleared at half of it.  Independently of
+that alert, a beat inside a noisy window (or within a second after one) is
+*unreliable*: its label is not used by the beat-label rules (runs, PVC and
+APB counts, patterns), since muscle and motion artefact are what the
+classifier most often mistakes for ventricular beats.
 """
 
 from __future__ import annotations
@@ -86,14 +90,26 @@ class QualityRule:
 
     def __init__(self, config: SignalSettings, ledger: Ledger, beats: BeatLog):
         self.config, self.ledger, self.beats = config, ledger, beats
-        self._noisy: deque[tuple[int, bool]] = deque()
+        self._noisy: deque[tuple[int, bool]] = deque()  # (end, noisy) of the windows of the last span
+        self._window = 0  # samples in one rhythm window
 
     def reset(self) -> None:
         self._noisy.clear()
 
-    def window(self, at: int, noisy: bool) -> list[Finding]:
+    def unreliable(self, peak: int) -> bool:
+        """A noisy window holds ``peak`` or ended less than a second before it."""
+        after = self.beats.samples(1.0)
+        return any(noisy and end - self._window <= peak < end + after for end, noisy in self._noisy)
+
+    def clean_share(self) -> float | None:
+        if not self._noisy:
+            return None
+        return 1.0 - sum(n for _, n in self._noisy) / len(self._noisy)
+
+    def window(self, at: int, noisy: bool, window_samples: int) -> list[Finding]:
         c = self.config
         span = self.beats.samples(c.poor_signal_window_s)
+        self._window = window_samples
         self._noisy.append((at, noisy))
         while self._noisy and self._noisy[0][0] <= at - span:
             self._noisy.popleft()
@@ -105,7 +121,9 @@ class QualityRule:
         if share >= c.poor_signal_fraction:
             return self.ledger.alert(POOR_SIGNAL, self._noisy[0][0], at,
                                      f"Poor signal quality: {share:.0%} of the last {c.poor_signal_window_s:.0f} s "
-                                     "look like noise. Check the electrodes and ask the patient to keep still.",
+                                     "look like noise. Check the electrodes and ask the patient to keep still. "
+                                     "Ventricular-run, PVC, APB and pattern alerts are held while beats "
+                                     "are unreadable.",
                                      self.beats.counts(self._noisy[0][0]))
         if share <= c.poor_signal_fraction / 2:
             return self.ledger.clear(POOR_SIGNAL, at, "Signal quality good again.")

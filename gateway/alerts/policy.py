@@ -66,6 +66,10 @@ class AlertPolicy:
     def lead_on(self) -> bool:
         return self._lead.on
 
+    def clean_share(self) -> float | None:
+        """Share of the last ``poor_signal_window_s`` of rhythm windows judged clean (None: none yet)."""
+        return self._quality.clean_share()
+
     def _new_segment_state(self) -> None:
         self.beats.last_peak = None
         for rule in (self._runs, self._patterns, self._flutter):
@@ -83,7 +87,7 @@ class AlertPolicy:
         """The usable signal ends at ``at`` (gap, lead off, device gone): episodes in progress end."""
         out = self.advance(at)
         for kind in (PAUSE, ASYSTOLE, RUN, VF, BIGEMINY, TRIGEMINY):
-            out += self.ledger.clear(kind, at, f"{kind.replace('_', ' ')} no longer followed: {why}")
+            out += self.ledger.clear(kind, at, f"{kind.replace('_', ' ')} no longer followed: {why}", now=True)
         self.beats.segment_start = None
         self._new_segment_state()
         return out
@@ -96,6 +100,8 @@ class AlertPolicy:
         out += self._pauses.beat(at, peak)
         self.beats.last_peak = peak
         category = self.beats.category(label)
+        if category in ("V", "A") and self._quality.unreliable(peak):
+            category = "?"  # a label read in noise is no evidence for runs, counts or patterns
         out += self._runs.beat(at, record, category)
         out += self._patterns.beat(at, peak, category)
         out += self._counts.beat(at, peak, category)
@@ -106,7 +112,7 @@ class AlertPolicy:
         """One flutter/fibrillation analysis window ending at absolute sample ``at``."""
         out = self.advance(at)
         out += self._flutter.window(at, window, window_samples)
-        out += self._quality.window(at, window.noisy)
+        out += self._quality.window(at, window.noisy, window_samples)
         return out
 
     def lead(self, at: int, on: bool, reason: str) -> list[Finding]:
@@ -123,4 +129,4 @@ class AlertPolicy:
 
     def advance(self, at: int) -> list[Finding]:
         """The processor has seen everything up to ``at``: raise what has timed out by then."""
-        return self._lead.advance(at) + self._pauses.advance(at)
+        return self.ledger.advance(at) + self._lead.advance(at) + self._pauses.advance(at)

@@ -102,7 +102,7 @@ class PauseRule:
         out: list[Finding] = []
         for kind, seconds in ((PAUSE, c.pause_s), (ASYSTOLE, c.asystole_s)):
             due = ref + beats.samples(seconds) + WINDOW_AFTER
-            if at > due and not self.ledger.raised(kind):
+            if at > due and not self.ledger.ongoing(kind):
                 quality = " (signal quality poor: may be artefact)" if self.ledger.raised(POOR_SIGNAL) else ""
                 out += self.ledger.alert(kind, ref, due, f"No beat for {seconds:g} s{quality}.", beats.counts(ref))
         return out

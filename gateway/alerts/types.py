@@ -34,3 +34,12 @@ DEFAULT_COOLDOWN: dict[str, float] = {
 ALERT_TYPES = tuple(DEFAULT_SEVERITY)
 #: Types that are raised and later cleared (the others are one-off events).
 CONDITIONS = frozenset(ALERT_TYPES) - {FREQUENT_PVC, FREQUENT_APB}
+#: Conditions whose returning bouts merge into one episode.  Lead off and signal lost clear at once: "monitoring
+#: resumed" is news the caregiver needs now, and their debounce and cool-down already stop a flickering lead.
+EPISODIC = CONDITIONS - {LEAD_OFF, SIGNAL_LOST}
+
+#: While an episode of the key is open, raises of these types are held and their open episodes end: in
+#: flutter/fibrillation R peaks are not beats, so pauses, rates, runs and patterns read from them are its artefacts.
+SUPPRESSES: dict[str, frozenset[str]] = {
+    VF: frozenset({PAUSE, ASYSTOLE, BRADYCARDIA, TACHYCARDIA, RUN, BIGEMINY, TRIGEMINY, FREQUENT_PVC, POOR_SIGNAL}),
+}

@@ -52,7 +52,7 @@ class SignalBuffer:
 
     def trace(self, end: int, span: int) -> np.ndarray:
         """The ``span`` samples ending at absolute ``end`` (at most :attr:`end`), zero where none are kept."""
-        lo = max(end - span, self.start)
+        lo = min(max(end - span, self.start), end)  # nothing kept: all zeros
         out = np.zeros(span)
         out[span - (end - lo):] = self._y[lo - self.start:end - self.start]
         return out
