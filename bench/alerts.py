@@ -73,9 +73,9 @@ def run(args: tuple[str, str, str]) -> dict:
     ref = [(s / ann.fs, sym) for s, sym in zip(ann.sample, ann.symbol) if sym in REFERENCE_BEATS]
     beats = np.array([t for t, _ in ref])
     ref_runs = ventricular_runs(ref)
-    our_runs = [a.start for a in raised if a.type == RUN]
-    found_runs = sum(any(s - 0.5 <= q <= e for q in our_runs) for s, e in ref_runs)
-    false_runs = sum(not any(s - 0.5 <= q <= e for s, e in ref_runs) for q in our_runs)
+    our_runs = alert_episodes(analysis.alerts, RUN, analysis.duration)  # a run inside an open episode is alerted
+    found_runs = sum(any(q0 - 0.5 <= e and s <= q1 for q0, q1 in our_runs) for s, e in ref_runs)
+    false_runs = sum(not any(q0 - 0.5 <= e and s <= q1 for s, e in ref_runs) for q0, q1 in our_runs)
     episodes = reference_episodes(str(path))
     ref_pauses = [float(a) for a, b in zip(beats[:-1], beats[1:])  # flutter has no beat labels: not a pause
                   if b - a > 3.0 and not any(s < b and a < e for s, e in episodes)]
@@ -83,8 +83,7 @@ def run(args: tuple[str, str, str]) -> dict:
     found_pauses = sum(any(abs(p - q) <= 1.0 for q in our_pauses) for p in ref_pauses)
     false_pauses = sum(not any(abs(p - q) <= 1.0 for q in ref_pauses) for p in our_pauses)
     vf_times = [a.time for a in raised if a.type == VF]
-    cleared = [a.time for a in analysis.alerts if a.type == VF and a.state == "cleared"]
-    active = [(t, min([c for c in cleared if c >= t], default=analysis.duration)) for t in vf_times]
+    active = [(t, e) for t, (_, e) in zip(vf_times, alert_episodes(analysis.alerts, VF, analysis.duration))]
     found_vf = sum(any(t0 <= e + 4 and s <= t1 for t0, t1 in active) for s, e in episodes)
     false_vf = sum(not any(s <= t <= e + 4 for s, e in episodes) for t in vf_times)
     return dict(record=record, counts=Counter(a.type for a in raised), ref_pauses=len(ref_pauses),
@@ -92,6 +91,13 @@ def run(args: tuple[str, str, str]) -> dict:
                 vf_alerts=len(vf_times), false_vf=false_vf, ref_runs=len(ref_runs), found_runs=found_runs,
                 run_alerts=len(our_runs), false_runs=false_runs, hours=analysis.duration / 3600, seconds=seconds,
                 model=classifier.version)
+
+
+def alert_episodes(alerts: list, kind: str, duration: float) -> list[tuple[float, float]]:
+    """(start, end) of each raised episode of ``kind``: its raise to the end its clear reports (or the record's end)."""
+    ends = [a.end for a in alerts if a.type == kind and a.state == "cleared"]
+    return [(a.start, min([e for e in ends if e >= a.start], default=duration))
+            for a in alerts if a.type == kind and a.state == "raised"]
 
 
 def ventricular_runs(beats: list[tuple[float, str]], min_beats: int = 3) -> list[tuple[float, float]]:

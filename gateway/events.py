@@ -41,6 +41,7 @@ class Alert:
     message: str  # one readable sentence
     state: str = "raised"  # "raised" or "cleared"
     signal_quality: float | None = None  # share of the last 30 s of rhythm windows judged clean
+    end: float | None = None  # a cleared alert: when the episode ended, Unix seconds (its clear may come later)
     strip_png: bytes | None = field(default=None, repr=False)  # ECG strip with beat labels
 
     def to_dict(self, with_strip: bool = True) -> dict:

@@ -404,6 +404,7 @@ class StreamProcessor:
                 type=f.type, severity=f.severity, start=start, time=float(now), heart_rate=f.heart_rate,
                 beat_counts=f.beat_counts, model_version=self.classifier.version, message=f.message,
                 state=f.state, signal_quality=self._clean_share(),
+                end=None if f.end is None else self._clock.time_of(f.end),
                 strip_png=self._strip(f) if self.config.strips else None))
             self.alerts += 1
         return out

@@ -58,6 +58,7 @@ class Finding:
     heart_rate: float | None
     beat_counts: dict[str, int]
     message: str
+    end: int | None = None  # a clear: where the episode ended (a held clear is decided later, at ``at``)
 
 
 @dataclass
@@ -133,7 +134,7 @@ class Ledger:
         name = kind.replace("_", " ")
         for lower in SUPPRESSES.get(kind, ()):
             if lower in self._open:
-                out += self._close(lower, at, f"{lower.replace('_', ' ').capitalize()} superseded by {name}.")
+                out += self._close(lower, at, f"{lower.replace('_', ' ').capitalize()} superseded by {name}.", at)
         return out
 
     def _hold(self, kind: str) -> None:
@@ -151,9 +152,9 @@ class Ledger:
         if episode is None:
             return []
         if episode.ending is not None:
-            return self._close(kind, at, episode.end_message) if now else []
+            return self._close(kind, at, episode.end_message, episode.ending) if now else []
         if now or not self._merge or kind not in EPISODIC:
-            return self._close(kind, at, message)
+            return self._close(kind, at, message, at)
         episode.ending, episode.end_message = at, message
         return []
 
@@ -163,17 +164,17 @@ class Ledger:
         for kind, episode in list(self._open.items()):
             if episode.ending is not None and at >= episode.ending + self._merge:
                 waited = f" (no return within {self.config.episode_merge_s:g} s)"
-                out += self._close(kind, episode.ending + self._merge, episode.end_message + waited)
+                out += self._close(kind, episode.ending + self._merge, episode.end_message + waited, episode.ending)
         return out
 
-    def _close(self, kind: str, at: int, message: str) -> list[Finding]:
+    def _close(self, kind: str, at: int, message: str, end: int) -> list[Finding]:
         episode = self._open.pop(kind)
         if episode.bouts > 1:
-            message += f" One episode of {episode.bouts} bouts over {(at - episode.start) / self.beats.fs:.0f} s."
+            message += f" One episode of {episode.bouts} bouts over {(end - episode.start) / self.beats.fs:.0f} s."
         if episode.held:
             message += f" {episode.held} other alerts were held while it lasted."
         return [Finding(kind, "cleared", "info", episode.start, at, self.beats.heart_rate(at),
-                        self.beats.counts(episode.start), message)]
+                        self.beats.counts(episode.start), message, end)]
 
     # ------------------------------------------------------------ state
     def ongoing(self, kind: str) -> bool:

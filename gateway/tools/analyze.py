@@ -92,7 +92,7 @@ def write_annotations(record: str, fs: int, beats: list[Beat], alerts: list[Aler
     for b in beats:
         rows.append((_to_record(b.sample, fs), 1, LABEL_CODE.get(b.label, b.label), ""))
     for a in alerts:  # the processor's clock starts at 0, so times are seconds into the record
-        at = _to_record(int(round((a.start if a.state == "raised" else a.time) * MODEL_FS)), fs)
+        at = _to_record(int(round((a.start if a.state == "raised" else a.end) * MODEL_FS)), fs)
         if a.type in RHYTHM_AUX:
             rows.append((at, 0, "+", RHYTHM_AUX[a.type] if a.state == "raised" else "(N"))
         elif a.state == "raised":
