@@ -73,6 +73,22 @@ def test_sketch_runs_in_the_host_simulation(tmp_path):
     assert int(summary.group(1)) >= 10
 
 
+def sketch_includes(source: str) -> list[str]:
+    """The headers a C++ source includes, in order, comments left out."""
+    source = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)
+    return re.findall(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', source, re.M)
+
+
+def test_the_sketch_includes_wifinina_before_websockets():
+    # The simulation passes every include path up front, so it cannot see this.  The Arduino builder
+    # (and arduino-cli) puts a library on the include path when the sketch first includes it, and
+    # WebSockets.h picks its network with __has_include(<WiFiNINA.h>): included first, WebSockets sees
+    # no WiFiNINA and stops at WebSockets.h: #error "Please install WiFiNINA library!".
+    includes = sketch_includes((FIRMWARE / "ecg_monitor" / "ecg_monitor.ino").read_text())
+    assert "WiFiNINA.h" in includes and "WebSocketsClient.h" in includes
+    assert includes.index("WiFiNINA.h") < includes.index("WebSocketsClient.h")
+
+
 def test_sample_queue_is_race_free_under_thread_sanitizer(tmp_path):
     exe = build(FIRMWARE / "tests" / "test_protocol.cpp", tmp_path / "tsan", "-O1", "-g", "-fsanitize=thread")
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)

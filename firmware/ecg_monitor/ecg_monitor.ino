@@ -13,8 +13,13 @@
 // sequence number jump, so the gateway never splices across a hole.
 //
 // firmware/README.md: wiring, electrodes, libraries, building and flashing.
-#include <WebSocketsClient.h>
+
+// WiFiNINA before WebSocketsClient: the Arduino builder puts a library on
+// the include path when the sketch first includes it, and WebSockets.h picks
+// its network with __has_include(<WiFiNINA.h>).  The other way round it sees
+// no WiFiNINA and stops at '#error "Please install WiFiNINA library!"'.
 #include <WiFiNINA.h>
+#include <WebSocketsClient.h>
 
 #include "backoff.h"
 #include "config.h"
