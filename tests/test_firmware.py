@@ -29,6 +29,7 @@ from gateway.service.server import IngestServer
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 GXX = shutil.which("g++")
+ARM_GXX = shutil.which("arm-none-eabi-g++")  # Debian: gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib
 pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed (apt-get install g++)")
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-pthread"]
 TOKEN = "kit-secret-0001"
@@ -94,6 +95,23 @@ def test_the_sketch_includes_wifinina_before_websockets():
     includes = sketch_includes((FIRMWARE / "ecg_monitor" / "ecg_monitor.ino").read_text())
     assert "WiFiNINA.h" in includes and "WebSocketsClient.h" in includes
     assert includes.index("WiFiNINA.h") < includes.index("WebSocketsClient.h")
+
+
+@pytest.mark.skipif(ARM_GXX is None, reason="arm-none-eabi-g++ is not installed")
+def test_portable_core_builds_for_the_cortex_m0plus(tmp_path):
+    # The core with the Arduino SAMD core's dialect and flags, linked against newlib-nano: a
+    # read-modify-write atomic would not link (no such instructions on the M0+), sbrk() must resolve
+    # for free_memory(), and the sample queue takes the 6,160 bytes the build for the board found.
+    elf = tmp_path / "core.elf"
+    result = subprocess.run([ARM_GXX, "-std=gnu++11", "-mcpu=cortex-m0plus", "-mthumb", "-Os", "-Wall", "-Wextra",
+                             "-Werror", "-fno-rtti", "-fno-exceptions", "--specs=nano.specs", "--specs=nosys.specs",
+                             "-o", str(elf), str(FIRMWARE / "tests" / "cortex_m0plus.cpp"),
+                             str(FIRMWARE / "ecg_monitor" / "free_memory.cpp")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    nm = Path(ARM_GXX).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    queue = re.search(r"^[0-9a-f]+ ([0-9a-f]+) B g_samples$", symbols, re.M)
+    assert queue and int(queue.group(1), 16) == 6160, symbols
 
 
 def test_sample_queue_is_race_free_under_thread_sanitizer(tmp_path):
