@@ -30,6 +30,7 @@ from gateway.service.server import IngestServer
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 GXX = shutil.which("g++")
+ARM_GXX = shutil.which("arm-none-eabi-g++")  # Debian: gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib
 pytestmark = pytest.mark.skipif(GXX is None, reason="g++ is not installed (apt-get install g++)")
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-pthread"]
 TOKEN = "kit-secret-0001"
@@ -57,8 +58,9 @@ def test_firmware_unit_tests_pass(tmp_path, suite, std):
 def test_sketch_runs_in_the_host_simulation(tmp_path):
     # ecg_monitor.ino, sampler.cpp and watchdog.cpp unchanged, in C++11 as the Arduino core builds
     # them, against the stand-ins of firmware/tests/sim (Arduino core, SAMD21 registers, WiFiNINA,
-    # arduinoWebSockets); firmware/tests/test_sketch.cpp plays the board and the gateway.  Built from
-    # a copy of the sketch with secrets.example.h as its secrets.h.
+    # arduinoWebSockets); firmware/tests/test_sketch.cpp plays the board and the gateway, and stands in
+    # for free_memory.cpp with a simulated heap.  Built from a copy of the sketch with
+    # secrets.example.h as its secrets.h.
     sketch = tmp_path / "ecg_monitor"
     shutil.copytree(FIRMWARE / "ecg_monitor", sketch, ignore=shutil.ignore_patterns("secrets.h"))
     shutil.copy(sketch / "secrets.example.h", sketch / "secrets.h")
@@ -72,6 +74,45 @@ def test_sketch_runs_in_the_host_simulation(tmp_path):
     summary = re.search(r"^(\d+) passed, (\d+) failed$", run.stdout, re.M)
     assert summary and run.returncode == 0 and summary.group(2) == "0", run.stdout
     assert int(summary.group(1)) >= 10
+    # The library's leak of a WiFiClient per connect attempt, 10,000 times over: the sketch restarts
+    # itself through the watchdog before the heap reaches the stack, and starts with a fresh heap.
+    leak = re.search(r"^leak: 10000 reconnections, (\d+) restarts, lowest free memory \d+ of \d+ bytes$",
+                     run.stdout, re.M)
+    assert leak and int(leak.group(1)) > 0, run.stdout
+    print(leak.group(0))
+
+
+def sketch_includes(source: str) -> list[str]:
+    """The headers a C++ source includes, in order, comments left out."""
+    source = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)
+    return re.findall(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', source, re.M)
+
+
+def test_the_sketch_includes_wifinina_before_websockets():
+    # The simulation passes every include path up front, so it cannot see this.  The Arduino builder
+    # (and arduino-cli) puts a library on the include path when the sketch first includes it, and
+    # WebSockets.h picks its network with __has_include(<WiFiNINA.h>): included first, WebSockets sees
+    # no WiFiNINA and stops at WebSockets.h: #error "Please install WiFiNINA library!".
+    includes = sketch_includes((FIRMWARE / "ecg_monitor" / "ecg_monitor.ino").read_text())
+    assert "WiFiNINA.h" in includes and "WebSocketsClient.h" in includes
+    assert includes.index("WiFiNINA.h") < includes.index("WebSocketsClient.h")
+
+
+@pytest.mark.skipif(ARM_GXX is None, reason="arm-none-eabi-g++ is not installed")
+def test_portable_core_builds_for_the_cortex_m0plus(tmp_path):
+    # The core with the Arduino SAMD core's dialect and flags, linked against newlib-nano: a
+    # read-modify-write atomic would not link (no such instructions on the M0+), sbrk() must resolve
+    # for free_memory(), and the sample queue takes the 6,160 bytes the issue's build for the board found.
+    elf = tmp_path / "core.elf"
+    result = subprocess.run([ARM_GXX, "-std=gnu++11", "-mcpu=cortex-m0plus", "-mthumb", "-Os", "-Wall", "-Wextra",
+                             "-Werror", "-fno-rtti", "-fno-exceptions", "--specs=nano.specs", "--specs=nosys.specs",
+                             "-o", str(elf), str(FIRMWARE / "tests" / "cortex_m0plus.cpp"),
+                             str(FIRMWARE / "ecg_monitor" / "free_memory.cpp")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    nm = Path(ARM_GXX).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    queue = re.search(r"^[0-9a-f]+ ([0-9a-f]+) B g_samples$", symbols, re.M)
+    assert queue and int(queue.group(1), 16) == 6160, symbols
 
 
 def test_sample_queue_is_race_free_under_thread_sanitizer(tmp_path):

@@ -40,4 +40,14 @@ const uint8_t kMissedPongsToDrop = 2;    // and reconnect after 2 missed pongs
 
 const uint32_t kStatusIntervalMs = 10000;  // a status line on the serial monitor
 
+// Self-restart (restart.h) against the library's leak of ~32 bytes per
+// connect attempt.  The floor is an estimate, not measured on a board: a
+// handshake's transient Strings should need under 1 KB of heap, and the
+// deepest library call with the TC5 interrupt on top of it about as much
+// stack; 4 KB leaves twice that.  The status line's free_memory= shows what
+// a kit really has.  120 link failures in a row are about an hour of an
+// unreachable gateway at the 30 s back-off, and leak at most 3.8 KB.
+const uint32_t kRestartBelowFreeBytes = 4096;
+const uint32_t kRestartAfterLinkFailures = 120;
+
 #endif  // ECG_CONFIG_H

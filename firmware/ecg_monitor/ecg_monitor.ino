@@ -10,15 +10,24 @@
 // watchdog.  While there is no connection the samples are discarded: each
 // connection starts a fresh stream at sequence number 0, which the gateway
 // treats as a gap.  A sample dropped because the queue was full makes the
-// sequence number jump, so the gateway never splices across a hole.
+// sequence number jump, so the gateway never splices across a hole.  The
+// library leaks memory on every connect attempt; the sketch restarts itself
+// through the watchdog before that can hang it (restart.h).
 //
 // firmware/README.md: wiring, electrodes, libraries, building and flashing.
-#include <WebSocketsClient.h>
+
+// WiFiNINA before WebSocketsClient: the Arduino builder puts a library on
+// the include path when the sketch first includes it, and WebSockets.h picks
+// its network with __has_include(<WiFiNINA.h>).  The other way round it sees
+// no WiFiNINA and stops at '#error "Please install WiFiNINA library!"'.
 #include <WiFiNINA.h>
+#include <WebSocketsClient.h>
 
 #include "backoff.h"
 #include "config.h"
 #include "ecg_protocol.h"
+#include "free_memory.h"
+#include "restart.h"
 #include "sampler.h"
 #include "secrets.h"
 #include "watchdog.h"
@@ -57,6 +66,7 @@ GatewayLink g_link;
 ecg::FrameBuilder<kBatch> g_frames(kBatch);
 Backoff g_wifi_backoff(kWifiRetryFirstMs, kWifiRetryMaxMs);
 Backoff g_link_backoff(kLinkRetryFirstMs, kLinkRetryMaxMs);
+RestartPolicy g_restart(kRestartBelowFreeBytes, kRestartAfterLinkFailures);
 Counters g_count = {0, 0, 0, 0, 0};
 uint32_t g_wifi_next_try_ms = 0;
 unsigned long g_seen_failure_ms = 0;
@@ -70,6 +80,7 @@ void on_link_event(WStype_t type, uint8_t* payload, size_t length) {
       g_frames.start_connection();
       g_link_backoff.reset();
       g_link.setReconnectInterval(kLinkRetryFirstMs);
+      g_restart.link_up();
       ++g_count.connections;
       digitalWrite(LED_BUILTIN, HIGH);
       Serial.println(F("gateway: connected, streaming"));
@@ -109,12 +120,35 @@ bool wifi_ready() {
   return false;
 }
 
-// Lengthens the library's retry interval after every failed attempt.
+// Lengthens the library's retry interval after every failure (a drop, a
+// refused connect, a failed handshake), and counts it towards a restart.
 void grow_link_backoff() {
   const unsigned long failed_at = g_link.last_failure_ms();
   if (failed_at == 0 || failed_at == g_seen_failure_ms || g_link.isConnected()) return;
   g_seen_failure_ms = failed_at;
   g_link.setReconnectInterval(g_link_backoff.next_ms(static_cast<uint32_t>(random(0x7FFFFFFF))));
+  g_restart.link_failed();
+}
+
+// Restarts the board when restart.h says so, only while the gateway link is
+// down: never in the middle of a stream, and before the next connect attempt
+// leaks more.  The gateway sees the drop and later a new connection from
+// sequence number 0: a gap, never a splice.  (The reason printed may not
+// reach a USB host before the reset.)
+void restart_if_due() {
+  if (g_link.isConnected()) return;
+  const uint32_t free_bytes = free_memory();
+  const RestartPolicy::Reason why = g_restart.due(free_bytes);
+  if (why == RestartPolicy::kNone) return;
+  Serial.print(F("restart: "));
+  if (why == RestartPolicy::kLowMemory) {
+    Serial.print(free_bytes);
+    Serial.println(F(" bytes of memory left"));
+  } else {
+    Serial.print(g_restart.link_failures());
+    Serial.println(F(" link failures in a row"));
+  }
+  watchdog_restart();
 }
 
 // Moves queued samples into frames and sends each completed frame.  Bounded
@@ -162,7 +196,9 @@ void print_status() {
   Serial.print(F(" queue="));
   Serial.print(g_samples.size());
   Serial.print('/');
-  Serial.println(kQueueSize);
+  Serial.print(kQueueSize);
+  Serial.print(F(" free_memory="));
+  Serial.println(free_memory());
 }
 
 void setup() {
@@ -197,6 +233,7 @@ void setup() {
 
 void loop() {
   watchdog_feed();
+  restart_if_due();
   if (wifi_ready()) {
     g_link.loop();
     grow_link_backoff();

@@ -7,5 +7,8 @@
 void watchdog_begin();
 // Call at least every 16 s; cheap enough to call on every loop().
 void watchdog_feed();
+// Resets the board now, through the watchdog: a clean start from power-on
+// state (RAM, the NINA module), unlike a fault or a corrupted heap.
+[[noreturn]] void watchdog_restart();
 
 #endif  // ECG_WATCHDOG_H

@@ -1,9 +1,10 @@
-// Host unit tests of the sketch's portable timing helpers:
-// firmware/ecg_monitor/pacer.h and backoff.h.
+// Host unit tests of the sketch's portable helpers:
+// firmware/ecg_monitor/pacer.h, backoff.h and restart.h.
 #include <cstdint>
 
 #include "../ecg_monitor/backoff.h"
 #include "../ecg_monitor/pacer.h"
+#include "../ecg_monitor/restart.h"
 #include "check.h"
 
 TEST(pacer_gives_exactly_360_hz_from_the_12_mhz_timer_clock) {
@@ -53,6 +54,29 @@ TEST(backoff_reset_starts_over) {
   b.next_ms(0);
   b.reset();
   CHECK_EQ(b.next_ms(0), 500u);
+}
+
+TEST(restart_when_free_memory_falls_below_the_floor) {
+  const RestartPolicy policy(4096, 120);
+  CHECK_EQ(policy.due(20000), RestartPolicy::kNone);
+  CHECK_EQ(policy.due(4096), RestartPolicy::kNone);
+  CHECK_EQ(policy.due(4095), RestartPolicy::kLowMemory);
+  CHECK_EQ(policy.due(0), RestartPolicy::kLowMemory);
+}
+
+TEST(restart_after_a_run_of_link_failures_and_a_connection_ends_the_run) {
+  RestartPolicy policy(4096, 3);
+  policy.link_failed();
+  policy.link_failed();
+  CHECK_EQ(policy.due(20000), RestartPolicy::kNone);
+  policy.link_up();
+  policy.link_failed();
+  policy.link_failed();
+  CHECK_EQ(policy.due(20000), RestartPolicy::kNone);
+  policy.link_failed();
+  CHECK_EQ(policy.link_failures(), 3u);
+  CHECK_EQ(policy.due(20000), RestartPolicy::kLinkFailures);
+  CHECK_EQ(policy.due(100), RestartPolicy::kLowMemory);  // the more urgent reason is named
 }
 
 int main() { return check::run_all(); }

@@ -11,11 +11,16 @@
 // is secrets.example.h (so a developer's own secrets.h plays no part):
 //   g++ -std=c++11 -I firmware/tests/sim -I COPY -x c++ COPY/ecg_monitor.ino -x none
 //       COPY/sampler.cpp COPY/watchdog.cpp firmware/tests/test_sketch.cpp
+// free_memory.cpp is the one file of the sketch left out: here free_memory()
+// reads the simulated heap instead.
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "../ecg_monitor/config.h"
+#include "../ecg_monitor/free_memory.h"
 #include "../ecg_monitor/sampler.h"
 #include "check.h"
 #include "sim/Arduino.h"
@@ -26,6 +31,8 @@
 // ---- the simulated board ----
 SimSerial Serial;
 SimWiFi WiFi;
+SimHeap sim_heap;
+uint32_t free_memory() { return sim_heap.free(); }
 static SimGclk gclk;
 static SimPm pm;
 static SimTc tc5;
@@ -111,6 +118,21 @@ void boot() {
   if (booted) return;
   booted = true;
   setup();
+}
+
+// Runs loop() once.  When the sketch resets the board through the watchdog,
+// powers it up again as far as these tests need: the heap back at its boot
+// size and setup() run again (on the board all RAM starts over; here the
+// sketch's other globals keep their values).  Returns whether it reset.
+bool loop_resets_the_board() {
+  try {
+    loop();
+    return false;
+  } catch (const SimWatchdogReset&) {
+    sim_heap.power_on();
+    setup();
+    return true;
+  }
 }
 
 }  // namespace
@@ -293,6 +315,64 @@ TEST(a_status_line_reports_the_counters) {
   CHECK(Serial.out.find("dropped_queue_full=" + std::to_string(g_samples.dropped()) + " ") != std::string::npos);
   CHECK(Serial.out.find("send_failures=1 ") != std::string::npos);
   CHECK(Serial.out.find("gateway_errors=1 ") != std::string::npos);
+  CHECK(Serial.out.find(" free_memory=" + std::to_string(sim_heap.free()) + "\n") != std::string::npos);
+}
+
+TEST(ten_thousand_reconnections_never_run_the_heap_into_the_stack) {
+  boot();
+  CHECK(link().isConnected());
+  const uint32_t cycles = 10000;
+  CHECK(cycles * kSimWiFiClientBytes > 10 * sim_heap.free_at_boot);  // far more than the board has
+  link().sim_attempt = [] { link().sim_connect(); };                 // the library reconnects at once
+  uint32_t restarts = 0, lowest = sim_heap.free();
+  for (uint32_t i = 0; i < cycles; ++i) {
+    sim::now_ms += 1000;
+    link().sim_disconnect(sim::now_ms);
+    const uint32_t before = sim_heap.free();
+    if (loop_resets_the_board()) {
+      // at the first drop with less than the floor left, not before
+      CHECK(before < kRestartBelowFreeBytes && before + kSimWiFiClientBytes >= kRestartBelowFreeBytes);
+      CHECK_EQ(sim_heap.free(), sim_heap.free_at_boot);
+      ++restarts;
+      loop();  // the fresh board's first connection
+    }
+    CHECK(link().isConnected());
+    lowest = std::min(lowest, sim_heap.free());
+  }
+  link().sim_attempt = nullptr;
+  CHECK(!sim_heap.exhausted);
+  CHECK(lowest + kSimWiFiClientBytes >= kRestartBelowFreeBytes);
+  // Every boot but the first (which began with a less fresh heap) lasts the same number of cycles.
+  const uint32_t cycles_per_boot = (sim_heap.free_at_boot - kRestartBelowFreeBytes) / kSimWiFiClientBytes + 1;
+  CHECK(restarts >= cycles / cycles_per_boot && restarts <= cycles / cycles_per_boot + 1);
+  CHECK(Serial.out.find(" bytes of memory left\n") != std::string::npos);
+  std::printf("leak: %u reconnections, %u restarts, lowest free memory %u of %u bytes\n", cycles, restarts,
+              lowest, sim_heap.free_at_boot);
+}
+
+TEST(a_run_of_link_failures_restarts_the_board_before_the_heap_runs_short) {
+  boot();
+  link().sim_connect();
+  link().sim_disconnect(sim::now_ms);  // the first failure of the run ...
+  loop();                              // ... as the sketch sees it
+  uint32_t attempts = 0;
+  link().sim_attempt = [&attempts] {  // the gateway is down: every reconnect is refused
+    ++attempts;
+    link().sim_failed_connect(sim::now_ms);
+  };
+  const uint32_t free_at_drop = sim_heap.free();
+  bool reset = false;
+  while (!reset && attempts < 2 * kRestartAfterLinkFailures) {
+    sim::now_ms += kLinkRetryMaxMs * 5 / 4;
+    reset = loop_resets_the_board();
+  }
+  link().sim_attempt = nullptr;
+  CHECK(reset);
+  CHECK_EQ(attempts, kRestartAfterLinkFailures - 1);  // with the drop, the failures the policy allows
+  CHECK(Serial.out.find("restart: " + std::to_string(kRestartAfterLinkFailures) + " link failures in a row\n") !=
+        std::string::npos);
+  CHECK(free_at_drop - attempts * kSimWiFiClientBytes >= kRestartBelowFreeBytes);  // memory was not the reason
+  CHECK_EQ(sim_heap.free(), sim_heap.free_at_boot);
 }
 
 int main() { return check::run_all(); }

@@ -61,6 +61,25 @@ struct SimSerial {
 };
 extern SimSerial Serial;
 
+// RAM between the heap and the stack, as free_memory() measures it on the
+// board: what is allocated and never freed moves the heap's top up for good,
+// until a reset.  The build for the board leaves 21,468 of the 32 KB
+// for heap and stack; less what the libraries allocate in setup() and the
+// stack loop() runs on, taken here as 20 KB.
+struct SimHeap {
+  uint32_t free_at_boot = 20 * 1024;
+  uint32_t used = 0;
+  bool exhausted = false;  // the heap ran into the stack: the board would corrupt memory
+
+  uint32_t free() const { return used < free_at_boot ? free_at_boot - used : 0; }
+  void allocate(uint32_t bytes) {
+    exhausted = exhausted || bytes > free();
+    used += bytes;
+  }
+  void power_on() { used = 0; }
+};
+extern SimHeap sim_heap;
+
 // ---- SAMD21 registers used by sampler.cpp and watchdog.cpp ----
 struct SyncBit { uint8_t SYNCBUSY = 0; };
 struct SimGclk {
@@ -81,8 +100,15 @@ struct SimAdc {
   struct { uint8_t reg = 0x3F; } SAMPCTRL;                                    // the core's setting
   struct { SyncBit bit; } STATUS;
 };
+// Writing anything but the key to WDT->CLEAR resets the chip: here it throws
+// SimWatchdogReset for the test to catch and power the board up again.
+struct SimWatchdogReset {};
+struct SimWdtClear {
+  SimWdtClear& operator=(uint8_t value);
+};
 struct SimWdt {
-  struct { uint8_t reg = 0; } CTRL, CONFIG, CLEAR;
+  struct { uint8_t reg = 0; } CTRL, CONFIG;
+  struct { SimWdtClear reg; } CLEAR;
   struct { SyncBit bit; } STATUS;
 };
 extern SimGclk* GCLK;
@@ -116,6 +142,11 @@ extern SimWdt* WDT;
 #define WDT_CTRL_ENABLE (1u << 1)
 #define WDT_CONFIG_PER_16K (0xBu)
 #define WDT_CLEAR_CLEAR_KEY (0xA5u)
+
+inline SimWdtClear& SimWdtClear::operator=(uint8_t value) {
+  if (value != WDT_CLEAR_CLEAR_KEY) throw SimWatchdogReset();
+  return *this;
+}
 
 enum IRQn_Type { TC5_IRQn = 20 };
 void NVIC_DisableIRQ(IRQn_Type);

@@ -1,6 +1,8 @@
 // WebSocketsClient.h for the host simulation: the arduinoWebSockets client
 // API the sketch uses (same signatures as Links2004/arduinoWebSockets 2.5),
-// with the test in charge of connecting, failing and disconnecting.
+// with the test in charge of connecting, failing and disconnecting.  Like
+// the library on WiFiNINA boards, every connect attempt takes a WiFiClient
+// from the heap that is never freed.
 #ifndef SIM_WEBSOCKETSCLIENT_H
 #define SIM_WEBSOCKETSCLIENT_H
 
@@ -9,6 +11,10 @@
 #include <vector>
 
 #include "Arduino.h"
+
+// What the leak costs per connect attempt: about 32 bytes (the WiFiClient
+// and malloc's bookkeeping), as the build for the board found.
+const uint32_t kSimWiFiClientBytes = 32;
 
 typedef enum {
   WStype_ERROR,
@@ -48,10 +54,17 @@ class WebSocketsClient {
     sim_missed = missed;
   }
   bool isConnected() { return connected_; }
-  void loop() { ++sim_loops; }
+  // The library attempts its connects in here; a test that sets sim_attempt
+  // says what such an attempt does.
+  void loop() {
+    ++sim_loops;
+    if (!connected_ && sim_attempt) sim_attempt();
+  }
 
   // ---- test controls ----
+  // A connect attempt that succeeds (sim_connect) or is refused (sim_failed_connect).
   void sim_connect() {
+    sim_heap.allocate(kSimWiFiClientBytes);
     connected_ = true;
     _lastConnectionFail = 0;
     cb_(WStype_CONNECTED, nullptr, 0);
@@ -61,7 +74,10 @@ class WebSocketsClient {
     _lastConnectionFail = now_ms;
     cb_(WStype_DISCONNECTED, nullptr, 0);
   }
-  void sim_failed_connect(unsigned long now_ms) { _lastConnectionFail = now_ms; }  // no event, as in the library
+  void sim_failed_connect(unsigned long now_ms) {
+    sim_heap.allocate(kSimWiFiClientBytes);
+    _lastConnectionFail = now_ms;  // no event, as in the library
+  }
   void sim_text(const std::string& text) {
     std::vector<uint8_t> buf(text.begin(), text.end());
     cb_(WStype_TEXT, buf.data(), buf.size());
@@ -74,6 +90,7 @@ class WebSocketsClient {
   uint8_t sim_missed = 0;
   bool sim_refuse_sends = false;
   int sim_loops = 0;
+  std::function<void()> sim_attempt;
   std::vector<std::vector<uint8_t>> sim_sent;
 
  protected:
