@@ -235,6 +235,7 @@ class StreamProcessor:
             bad_frames=self.bad_frames, model_version=self.classifier.version,
             extra={"active_alerts": list(active), "delay_s": round(self.delay_s, 3),
                    "clean_share": self._clean_share(), "held_alerts": self.policy.ledger.held_by_bound,
+                   "af_burden": round(self.policy.af_burden(), 4),
                    "episodes": {kind: {"start": self._clock.time_of(e["start"]), "bouts": e["bouts"],
                                        "ending": e["ending"]} for kind, e in self.policy.ledger.episodes().items()},
                    "lag_s": None if last is None else round(float(now) - last, 3),

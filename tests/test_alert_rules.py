@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.alerts.atrial import AFSettings, AtrialFibrillation
 from gateway.alerts.config import AlertConfig
 from gateway.alerts.counts import CountSettings, EctopyCounts
 from gateway.alerts.flutter import FlutterRule, FlutterSettings
@@ -240,3 +241,32 @@ def test_the_hourly_bound_holds_non_critical_raises_but_never_a_critical_one():
     critical = ledger.alert(RUN, 4, 4, "run", {})
     assert critical and critical[0].severity == "critical" and "1 other alerts held back" in critical[0].message
     assert len(ledger.alert(FREQUENT_PVC, 0, 3600 * FS + 5, "pvc", {})) == 1  # an hour later: room again
+
+
+def test_irregularly_irregular_rr_raises_atrial_fibrillation_and_a_gap_ends_it():
+    import numpy as np
+    config, beats, ledger = shared()
+    af = AtrialFibrillation(config, ledger, beats)
+    rng = np.random.default_rng(1)
+    peak, found = FS, []
+    for rr in rng.uniform(0.4, 1.1, 300):
+        step = int(rr * FS)
+        peak += step
+        found += af.beat(peak + WINDOW_AFTER, peak, step, "N", reliable=True)
+    assert [(f.type, f.state) for f in found] == [("atrial_fibrillation", "raised")]
+    assert 0 < af.burden() <= 1
+    ended = af.reset(peak + WINDOW_AFTER)
+    assert [(f.type, f.state) for f in ended] == [("atrial_fibrillation", "cleared")]
+
+
+def test_regular_rhythm_or_beats_in_noise_raise_no_atrial_fibrillation():
+    import numpy as np
+    config, beats, ledger = shared()
+    af = AtrialFibrillation(config, ledger, beats)
+    rng = np.random.default_rng(2)
+    peak, found = FS, []
+    for k, rr in enumerate(rng.uniform(0.4, 1.1, 300)):
+        step = int(rr * FS) if k % 2 else 288  # irregular beats all read in noise
+        peak += step
+        found += af.beat(peak + WINDOW_AFTER, peak, step, "N", reliable=not k % 2 == 1)
+    assert found == []

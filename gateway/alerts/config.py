@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .atrial import AFSettings
 from .checks import chain
 from .counts import CountSettings
 from .flutter import FlutterSettings
@@ -26,7 +27,7 @@ from .types import ALERT_TYPES, DEFAULT_COOLDOWN, DEFAULT_SEVERITY, SEVERITIES
 
 @dataclass(frozen=True)
 class AlertConfig(LabelSettings, RateSettings, RunSettings, CountSettings, PatternSettings, FlutterSettings,
-                  SignalSettings, ArbitrationSettings):
+                  SignalSettings, AFSettings, ArbitrationSettings):
     """The alert policy (section ``[alerts]``); the defaults are the documented table."""
 
     # per-type overrides of DEFAULT_SEVERITY / DEFAULT_COOLDOWN, and types switched off

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..signal.rhythm import RhythmWindow
 from ..signal.spec import MODEL_FS
+from .atrial import AtrialFibrillation
 from .config import AlertConfig
 from .counts import EctopyCounts
 from .flutter import FlutterRule
@@ -53,6 +54,7 @@ class AlertPolicy:
         self._counts = EctopyCounts(c, self.ledger, self.beats)
         self._rate = RateRule(c, self.ledger, self.beats, self._flutter)
         self._pauses = PauseRule(c, self.ledger, self.beats, self._flutter, self._lead)
+        self._af = AtrialFibrillation(c, self.ledger, self.beats)
 
     def heart_rate(self, at: int | None = None) -> float | None:
         """Beats per minute over the last ``rate_window_s`` before ``at`` (the newest beat if None)."""
@@ -65,6 +67,10 @@ class AlertPolicy:
     @property
     def lead_on(self) -> bool:
         return self._lead.on
+
+    def af_burden(self) -> float:
+        """AF time over the analysed time, all segments so far."""
+        return self._af.burden()
 
     def clean_share(self) -> float | None:
         """Share of the last ``poor_signal_window_s`` of rhythm windows judged clean (None: none yet)."""
@@ -86,6 +92,7 @@ class AlertPolicy:
     def segment_end(self, at: int, why: str) -> list[Finding]:
         """The usable signal ends at ``at`` (gap, lead off, device gone): episodes in progress end."""
         out = self.advance(at)
+        out += self._af.reset(at)
         for kind in (PAUSE, ASYSTOLE, RUN, VF, BIGEMINY, TRIGEMINY):
             out += self.ledger.clear(kind, at, f"{kind.replace('_', ' ')} no longer followed: {why}", now=True)
         self.beats.segment_start = None
@@ -100,7 +107,9 @@ class AlertPolicy:
         out += self._pauses.beat(at, peak)
         self.beats.last_peak = peak
         category = self.beats.category(label)
-        if category in ("V", "A") and self._quality.unreliable(peak):
+        reliable = not self._quality.unreliable(peak)
+        out += self._af.beat(at, peak, rr, label, reliable)
+        if category in ("V", "A") and not reliable:
             category = "?"  # a label read in noise is no evidence for runs, counts or patterns
         out += self._runs.beat(at, record, category)
         out += self._patterns.beat(at, peak, category)

@@ -15,6 +15,7 @@ ASYSTOLE = "asystole"
 LEAD_OFF = "lead_off"
 SIGNAL_LOST = "signal_lost"
 POOR_SIGNAL = "poor_signal"
+AF = "atrial_fibrillation"
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
@@ -23,13 +24,13 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 DEFAULT_SEVERITY: dict[str, str] = {
     VF: "critical", RUN: "critical", FREQUENT_PVC: "medium", BIGEMINY: "medium", TRIGEMINY: "medium",
     FREQUENT_APB: "low", BRADYCARDIA: "high", TACHYCARDIA: "high", PAUSE: "high", ASYSTOLE: "critical",
-    LEAD_OFF: "high", SIGNAL_LOST: "high", POOR_SIGNAL: "low",
+    LEAD_OFF: "high", SIGNAL_LOST: "high", POOR_SIGNAL: "low", AF: "medium",
 }
 #: Default cool-down of each type, seconds: no second raise of the type within it.
 DEFAULT_COOLDOWN: dict[str, float] = {
     VF: 0.0, RUN: 0.0, FREQUENT_PVC: 300.0, BIGEMINY: 60.0, TRIGEMINY: 60.0, FREQUENT_APB: 300.0,
     BRADYCARDIA: 60.0, TACHYCARDIA: 60.0, PAUSE: 0.0, ASYSTOLE: 0.0, LEAD_OFF: 30.0, SIGNAL_LOST: 0.0,
-    POOR_SIGNAL: 300.0,
+    POOR_SIGNAL: 300.0, AF: 0.0,
 }
 ALERT_TYPES = tuple(DEFAULT_SEVERITY)
 #: Types that are raised and later cleared (the others are one-off events).
@@ -41,5 +42,6 @@ EPISODIC = CONDITIONS - {LEAD_OFF, SIGNAL_LOST}
 #: While an episode of the key is open, raises of these types are held and their open episodes end: in
 #: flutter/fibrillation R peaks are not beats, so pauses, rates, runs and patterns read from them are its artefacts.
 SUPPRESSES: dict[str, frozenset[str]] = {
-    VF: frozenset({PAUSE, ASYSTOLE, BRADYCARDIA, TACHYCARDIA, RUN, BIGEMINY, TRIGEMINY, FREQUENT_PVC, POOR_SIGNAL}),
+    VF: frozenset({PAUSE, ASYSTOLE, BRADYCARDIA, TACHYCARDIA, RUN, BIGEMINY, TRIGEMINY, FREQUENT_PVC, POOR_SIGNAL,
+                   AF}),
 }

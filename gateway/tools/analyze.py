@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alerts.types import BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
+from ..alerts.types import AF, BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
 from ..errors import SignalError
 from ..events import Alert, Beat
 from ..signal.leads import read_record
@@ -43,7 +43,7 @@ from ..signal.spec import MODEL_FS
 #: A front end for records in mV: 16 bits over +-10 mV (0.3 uV per count).
 RECORD_FRONT_END = dict(adc_bits=16, gain=165.0)
 #: Rhythm codes (MIT-BIH aux strings) of the alerts that are rhythms.
-RHYTHM_AUX = {VF: "(VFL", RUN: "(VT", BIGEMINY: "(B", TRIGEMINY: "(T", BRADYCARDIA: "(SBR", TACHYCARDIA: "(SVTA"}
+RHYTHM_AUX = {AF: "(AFIB", VF: "(VFL", RUN: "(VT", BIGEMINY: "(B", TRIGEMINY: "(T", BRADYCARDIA: "(SBR", TACHYCARDIA: "(SVTA"}
 #: Model labels that are not MIT-BIH beat codes (aami5 classes, unclassified).
 LABEL_CODE = {"S": "S", "Q": "Q", "?": "Q"}
 #: Beat codes of the reference that count as beats when scoring.
