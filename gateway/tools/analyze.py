@@ -138,12 +138,18 @@ def score(path: Path, analysis: Analysis, window_s: float = 0.15) -> dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--report" or a.startswith("--report=") for a in argv):  # RECORD... --report FILE.html
+        from .report import main as report_main
+        return report_main(argv)
     parser = argparse.ArgumentParser(prog="ecg-analyze", description=__doc__.split("\n\n")[0])
     parser.add_argument("record", help="WFDB record path without extension, e.g. ../shared/data/mitdb/208")
     parser.add_argument("--out", help="directory for the annotation file (default: beside the record)")
     parser.add_argument("--model", help="a .tflite model with its .json (default: the shipped one)")
     parser.add_argument("--scheme", default=None, help="label scheme of the shipped model (default seed8)")
     parser.add_argument("--extension", default="ecg", help="annotation file extension (default ecg)")
+    parser.add_argument("--report", metavar="FILE.html", help="instead: a Holter-style HTML report over RECORD... "
+                        "(WFDB, .edf, .csv with --rate HZ [--column NAME]); see gateway/tools/report.py")
     args = parser.parse_args(argv)
     from ..classify.model import ModelError, load_model
 
