@@ -193,3 +193,10 @@ def test_the_real_processor_feeds_the_recorder(tmp_path):
     ann = wfdb.rdann(str(path), "gw")
     assert len([s for s in ann.symbol if s not in '+"']) == len(beats)
     assert abs(wfdb.rdheader(str(path)).sig_len - counts.size) < FS
+    # the report reads the recording (given as its file names, as a shell glob gives them)
+    from gateway.tools.report import main as report
+
+    files = sorted(str(p) for p in path.parent.glob(f"{path.name}.*"))
+    assert report([*files, "--report", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "2025-12-02 08:00:00 UTC" in page and "id='strips'" in page

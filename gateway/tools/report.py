@@ -486,7 +486,21 @@ def _episode_table(eps: list[tuple[float, float]], s: dict) -> str:
     return f"<table><tr><th>start</th><th>duration</th></tr>{rows}</table>"
 
 
+def _record_paths(inputs: list[str]) -> list[str]:
+    """The inputs with WFDB file names (``x.hea``, ``x.dat``, ``x.gw`` ...) made record paths, each once."""
+    out = []
+    for p in inputs:
+        path = Path(p)
+        if path.suffix.lower() not in (".edf", ".bdf", ".csv", ".txt") and path.suffix and \
+                Path(f"{path.with_suffix('')}.hea").is_file():
+            p = str(path.with_suffix(""))
+        if p not in out:
+            out.append(p)
+    return out
+
+
 def write_report(inputs: list[str], out: str | Path, classifier, rate=None, column=None) -> dict:
+    inputs = _record_paths(inputs)
     sources = [load(p, rate, column) for p in inputs]
     result = analyze(sources, classifier)
     Path(out).write_text(render(result, inputs))
