@@ -41,7 +41,15 @@ def test_report_of_a_fixture_has_the_sections_and_counts(tmp_path, capsys):
     assert 40 <= ventricular <= 70  # the reference has 50 V (and 17 F)
     total = re.search(r"<tr><th>total</th><th></th><th></th><th></th>(.*?)</tr>", page).group(1)
     assert sum(int(v) for v in re.findall(r"<th>(\d+)</th>", total)) == n
-    assert "couplets" in page and "Not assessed" in page  # no atrial_fibrillation alert type yet
+    assert "couplets" in page and "burden" in page  # the policy has the atrial_fibrillation alert
+
+
+def test_without_an_af_alert_type_the_report_says_not_assessed(tmp_path, capsys, monkeypatch):
+    from gateway.tools import report
+
+    monkeypatch.setattr(report, "_policy_has", lambda kind: False)
+    rc, _, _ = run(capsys, FIXTURES / "e100", "--report", tmp_path / "r.html")
+    assert rc == 0 and "Not assessed" in (tmp_path / "r.html").read_text()
 
 
 def test_several_records_make_one_report(tmp_path, capsys):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import base64
 import html
-import io
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,9 +32,8 @@ from ..device import DeviceStream
 from ..errors import SignalError
 from ..events import Alert, Beat
 from ..processor import ProcessorConfig, StreamProcessor
-from ..signal.chain import condition
-from ..signal.leads import LEAD_PREFERENCE, choose_lead, read_record
-from ..signal.spec import MODEL_FS
+from .report_draw import strip_png, trend_svg
+from .report_inputs import InputError, Source, load
 
 RECORD_FRONT_END = dict(adc_bits=16, gain=165.0)  # as ecg-analyze: +-10 mV over 16 bits
 AF = "atrial_fibrillation"
@@ -43,20 +41,6 @@ VENTRICULAR = {"V", "E"}
 PAUSE_S = 2.0  # RR intervals at least this long are listed as pauses
 FRAME_S = 10  # seconds per processor feed
 MAX_STRIPS = 24
-PX_PER_MM = 5
-
-
-class InputError(ValueError):
-    """A file that cannot be read as an ECG; the message is one line naming the file."""
-
-
-@dataclass
-class Source:
-    name: str
-    fs: int
-    signal: np.ndarray  # mV
-    start: float | None  # Unix seconds, if the file says
-    offset: float = 0.0  # where it lies on the report's axis, Unix seconds (or seconds from 0)
 
 
 @dataclass
@@ -66,93 +50,6 @@ class Result:
     alerts: list[Alert] = field(default_factory=list)
     quality: list[float] = field(default_factory=list)  # clean share sampled per frame
     model: str = ""
-
-
-# ---------------------------------------------------------------- inputs
-def load(path: str, rate: float | None = None, column: str | None = None) -> Source:
-    p = Path(path)
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".edf", ".bdf"):
-            return _load_edf(p)
-        if suffix in (".csv", ".txt"):
-            return _load_csv(p, rate, column)
-        base = p.with_suffix("") if suffix in (".hea", ".dat") else p
-        if not Path(f"{base}.hea").is_file():
-            raise InputError(f"{path}: no such WFDB record, EDF or CSV file")
-        import wfdb
-
-        rec = read_record(base)
-        header = wfdb.rdheader(str(base))
-        dt = header.base_datetime if header.base_date is not None and header.base_time is not None else None
-        start = dt.replace(tzinfo=timezone.utc).timestamp() if dt is not None else None
-        return Source(rec.name, rec.fs, rec.signal, start)
-    except InputError:
-        raise
-    except (SignalError, OSError, ValueError, KeyError, IndexError) as e:
-        raise InputError(f"{path}: cannot read it as an ECG: {' '.join(str(e).split())}") from None
-
-
-def _load_edf(p: Path) -> Source:
-    try:
-        import edfio
-    except ImportError:
-        raise InputError(f"{p}: EDF needs the edfio package (pip install ecg-edge[edf])") from None
-    try:
-        edf = edfio.read_edf(p)
-    except Exception as e:
-        raise InputError(f"{p}: not a valid EDF/EDF+ file: {' '.join(str(e).split())}") from None
-    signals = [s for s in edf.signals]
-    if not signals:
-        raise InputError(f"{p}: the EDF holds no signal")
-    labels = [s.label.replace("ECG", "").strip() or s.label for s in signals]
-    try:
-        idx = choose_lead(labels, LEAD_PREFERENCE)
-    except SignalError:
-        idx = 0
-    s = signals[idx]
-    fs = s.sampling_frequency
-    if fs != int(fs):
-        raise InputError(f"{p}: fractional sample rate {fs} Hz is not supported")
-    unit = s.physical_dimension.strip().lower()
-    scale = {"uv": 1e-3, "µv": 1e-3, "v": 1e3}.get(unit, 1.0)
-    try:  # an anonymised EDF+ has no start date
-        start = datetime.combine(edf.startdate, edf.starttime).replace(tzinfo=timezone.utc).timestamp()
-    except Exception:
-        start = None
-    return Source(p.stem, int(fs), np.asarray(s.data, float) * scale, start)
-
-
-def _load_csv(p: Path, rate: float | None, column: str | None) -> Source:
-    if not rate:
-        raise InputError(f"{p}: a CSV file needs its sample rate: --rate HZ")
-    if rate != int(rate):
-        raise InputError(f"{p}: fractional sample rate {rate} Hz is not supported")
-    try:
-        lines = p.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: cannot read: {e}") from None
-    if not lines:
-        raise InputError(f"{p}: the CSV file is empty")
-    first = [c.strip() for c in lines[0].split(",")]
-    try:
-        [float(c) for c in first]
-        names, body = [f"column {i + 1}" for i in range(len(first))], lines
-    except ValueError:
-        names, body = first, lines[1:]
-    if column is not None:
-        if column not in names:
-            raise InputError(f"{p}: no column {column!r}; the columns are {', '.join(names)}")
-        idx = names.index(column)
-    elif len(names) == 1:
-        idx = 0
-    else:
-        raise InputError(f"{p}: {len(names)} columns ({', '.join(names)}); name the ECG one with --column")
-    try:
-        x = np.array([float(line.split(",")[idx]) for line in body if line.strip()])
-    except (ValueError, IndexError):
-        raise InputError(f"{p}: column {names[idx]!r} holds a value that is not a number") from None
-    return Source(p.stem, int(rate), x, None)
 
 
 # ---------------------------------------------------------------- analysis
@@ -271,87 +168,6 @@ def _policy_has(kind: str) -> bool:
     return kind in ALERT_TYPES
 
 
-# ---------------------------------------------------------------- drawing
-def strip_png(r: Result, center: float, seconds: float = 10.0, marks: list[Beat] | None = None) -> bytes | None:
-    """``seconds`` of conditioned ECG around ``center`` on a 25 mm/s, 10 mm/mV grid."""
-    from PIL import Image, ImageDraw
-
-    src = next((s for s in r.sources if s.offset <= center <= s.offset + s.signal.size / s.fs), None)
-    if src is None:
-        return None
-    margin = 3.0
-    a = int(max(0, (center - seconds / 2 - margin - src.offset) * src.fs))
-    b = int(min(src.signal.size, (center + seconds / 2 + margin - src.offset) * src.fs))
-    try:
-        y = condition(src.signal[a:b], src.fs)
-    except SignalError:
-        return None
-    t0 = src.offset + a / src.fs
-    i0 = int(max(0, (center - seconds / 2 - t0) * MODEL_FS))
-    y = y[i0:i0 + int(seconds * MODEL_FS)]
-    t0 += i0 / MODEL_FS
-    mm_w, mm_h = int(seconds * 25), 40
-    w, h = mm_w * PX_PER_MM + 1, mm_h * PX_PER_MM + 1
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    for mm in range(mm_w + 1):
-        d.line([(mm * PX_PER_MM, 0), (mm * PX_PER_MM, h)], fill=(240, 170, 170) if mm % 5 == 0 else (252, 224, 224))
-    for mm in range(mm_h + 1):
-        d.line([(0, mm * PX_PER_MM), (w, mm * PX_PER_MM)], fill=(240, 170, 170) if mm % 5 == 0 else (252, 224, 224))
-    for mm in range(0, mm_w + 1, 5):  # redraw the major lines over the minor ones
-        d.line([(mm * PX_PER_MM, 0), (mm * PX_PER_MM, h)], fill=(235, 150, 150))
-    for mm in range(0, mm_h + 1, 5):
-        d.line([(0, mm * PX_PER_MM), (w, mm * PX_PER_MM)], fill=(235, 150, 150))
-    if y.size > 1:
-        base = mm_h * 0.6
-        xs = np.arange(y.size) / MODEL_FS * 25 * PX_PER_MM
-        ys = (base - np.clip(y, -1.6, 2.4) * 10) * PX_PER_MM
-        d.line(list(zip(xs.tolist(), ys.tolist())), fill="black", width=2)
-    for bt in marks or []:
-        if t0 <= bt.time < t0 + seconds:
-            x = (bt.time - t0) * 25 * PX_PER_MM
-            d.text((x - 3, 4), bt.label, fill=(160, 0, 0) if bt.label != "N" else (60, 60, 60))
-    d.line([(5, 30 * PX_PER_MM), (5, 20 * PX_PER_MM)], fill="blue", width=2)  # 1 mV calibration
-    buf = io.BytesIO()
-    img.save(buf, "PNG", optimize=True)
-    return buf.getvalue()
-
-
-def trend_svg(summary: dict) -> str:
-    bins = [b for b in summary["bins"] if b["mean"] is not None]
-    w, h, pad = 900, 240, 40
-    if not bins:
-        return "<p>No heart rate could be measured.</p>"
-    top = max(b["max"] for b in bins) * 1.1
-    n = len(summary["bins"])
-
-    def x(k):
-        return pad + (k + 0.5) * (w - 2 * pad) / n
-
-    def y(v):
-        return h - pad - v / top * (h - 2 * pad)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
-             f'<rect x="{pad}" y="{pad}" width="{w - 2 * pad}" height="{h - 2 * pad}" fill="none" stroke="#999"/>']
-    for v in range(0, int(top) + 1, 20):
-        parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
-                     f'<text x="{pad - 5}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v}</text>')
-    for k, b in enumerate(summary["bins"]):
-        if b["mean"] is None:
-            continue
-        parts.append(f'<line x1="{x(k):.1f}" x2="{x(k):.1f}" y1="{y(b["min"]):.1f}" y2="{y(b["max"]):.1f}" '
-                     f'stroke="#48c" stroke-width="3"/>')
-    pts = " ".join(f"{x(k):.1f},{y(b['mean']):.1f}" for k, b in enumerate(summary["bins"]) if b["mean"] is not None)
-    parts.append(f'<polyline points="{pts}" fill="none" stroke="#c22" stroke-width="2"/>')
-    step = max(1, n // 12)
-    for k in range(0, n, step):
-        parts.append(f'<text x="{x(k):.1f}" y="{h - pad + 14}" font-size="10" text-anchor="middle">'
-                     f'{_clock(summary["bins"][k]["start"], summary)}</text>')
-    parts.append(f'<text x="{pad}" y="{pad - 8}" font-size="11">beats/min: red mean, blue bar min..max '
-                 f'(8-beat median) per {"hour" if summary["period"] == 3600 else "5 min"}</text></svg>')
-    return "".join(parts)
-
-
 def _clock(t: float, summary: dict) -> str:
     if summary["absolute"]:
         return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M")
@@ -400,7 +216,7 @@ def render(r: Result, inputs: list[str]) -> str:
            f"{_pct(s['quality'])}"
            f"</td></tr>",
            f"<tr><td>beats</td><td>{len(s['beats'])}</td></tr></table>"]
-    out.append("<h2 id='heart-rate'>Heart rate</h2>" + trend_svg(s))
+    out.append("<h2 id='heart-rate'>Heart rate</h2>" + trend_svg(s, _clock))
     labels = sorted(s["counts"], key=lambda k: -s["counts"][k])
     per = "hour" if s["period"] == 3600 else "5 min"
     out.append(f"<h2 id='beats'>Beats by class per {per}</h2><table><tr><th>from</th><th>HR min</th><th>mean</th>"
