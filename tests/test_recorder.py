@@ -200,3 +200,8 @@ def test_the_real_processor_feeds_the_recorder(tmp_path):
     assert report([*files, "--report", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     assert "2025-12-02 08:00:00 UTC" in page and "id='strips'" in page
+    # ... and its recorded beat labels, without running the processor again
+    capsys_free = report([str(path), "--annotations", "gw", "--report", str(tmp_path / "a.html")])
+    assert capsys_free == 0
+    fast = (tmp_path / "a.html").read_text()
+    assert f"<tr><td>beats</td><td>{len(beats)}</td></tr>" in fast

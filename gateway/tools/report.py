@@ -32,6 +32,7 @@ from ..device import DeviceStream
 from ..errors import SignalError
 from ..events import Alert, Beat
 from ..processor import ProcessorConfig, StreamProcessor
+from ..signal.spec import MODEL_FS
 from .report_draw import strip_png, trend_svg
 from .report_inputs import InputError, Source, load
 
@@ -53,7 +54,47 @@ class Result:
 
 
 # ---------------------------------------------------------------- analysis
-def analyze(sources: list[Source], classifier) -> Result:
+#: rhythm aux strings of ``+`` annotations (gateway recordings, ecg-analyze) -> alert types
+RHYTHM_TYPES = {"(VFL": "ventricular_fibrillation", "(VT": "ventricular_run", "(B": "bigeminy", "(T": "trigeminy",
+                "(SBR": "bradycardia", "(SVTA": "tachycardia", "(AFIB": AF}
+BEAT_CODES = set("NLRBAaJSVrFejnE/fQ?!")
+
+
+def from_annotations(s: Source, extension: str) -> tuple[list[Beat], list[Alert]]:
+    """Beats and alerts of a WFDB record from its annotation file (a recording's ``.gw``, ``ecg-analyze``'s ``.ecg``)."""
+    import wfdb
+
+    if s.path is None:
+        raise InputError(f"{s.name}: --annotations needs WFDB records")
+    try:
+        ann = wfdb.rdann(str(s.path), extension)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{s.path}.{extension}: cannot read the annotations: {' '.join(str(e).split())}") from None
+    beats, alerts, prev, open_rhythm = [], [], None, []
+
+    def alert(kind: str, t: float, state: str, start: float | None = None) -> Alert:
+        return Alert("", s.name, s.name, kind, "", t if start is None else start, t, None, {}, "", "", state,
+                     None, t if state == "cleared" else None)
+
+    for sample, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
+        t = s.offset + int(sample) / s.fs
+        if sym in BEAT_CODES:
+            beats.append(Beat(s.name, int(round((t - s.offset) * MODEL_FS)), t, sym, 1.0,
+                              None if prev is None else t - prev))
+            prev = t
+        elif sym == "+" and aux in RHYTHM_TYPES:
+            open_rhythm.append(RHYTHM_TYPES[aux])
+            alerts.append(alert(RHYTHM_TYPES[aux], t, "raised"))
+        elif sym == "+" and aux.startswith("(N"):
+            alerts += [alert(kind, t, "cleared") for kind in open_rhythm]
+            open_rhythm = []
+        elif sym == '"' and aux.startswith("alert:"):
+            kind, _, state = aux[6:].partition(":")
+            alerts.append(alert(kind, t, "cleared" if state == "cleared" else "raised"))
+    return beats, alerts
+
+
+def analyze(sources: list[Source], classifier, annotations: str | None = None) -> Result:
     if all(s.start is not None for s in sources):
         sources = sorted(sources, key=lambda s: s.start)
         for s in sources:
@@ -63,8 +104,13 @@ def analyze(sources: list[Source], classifier) -> Result:
         for s in sources:
             s.offset = t
             t += s.signal.size / s.fs
-    result = Result(sources, model=classifier.version)
+    result = Result(sources, model=classifier.version if classifier else f"beat labels from .{annotations}")
     for s in sources:
+        if annotations:
+            beats, alerts = from_annotations(s, annotations)
+            result.beats += beats
+            result.alerts += alerts
+            continue
         stream = DeviceStream(s.name, s.name, s.fs, **RECORD_FRONT_END)
         proc = StreamProcessor(stream, classifier, ProcessorConfig(strips=False), start_time=s.offset)
         try:
@@ -315,10 +361,11 @@ def _record_paths(inputs: list[str]) -> list[str]:
     return out
 
 
-def write_report(inputs: list[str], out: str | Path, classifier, rate=None, column=None) -> dict:
+def write_report(inputs: list[str], out: str | Path, classifier, rate=None, column=None,
+                 annotations: str | None = None) -> dict:
     inputs = _record_paths(inputs)
     sources = [load(p, rate, column) for p in inputs]
-    result = analyze(sources, classifier)
+    result = analyze(sources, classifier, annotations)
     Path(out).write_text(render(result, inputs))
     return summarize(result)
 
@@ -332,12 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--column", help="the ECG column of CSV inputs (by its header name), values in mV")
     parser.add_argument("--model", help="a .tflite model with its .json (default: the shipped one)")
     parser.add_argument("--scheme", default=None)
+    parser.add_argument("--annotations", metavar="EXT", help="take beats and alerts from each WFDB record's "
+                        "annotation file RECORD.EXT (a gateway recording's gw, ecg-analyze's ecg) instead of "
+                        "running the processor: much faster; no signal-quality figure")
     args = parser.parse_args(argv)
     from ..classify.model import ModelError, load_model
 
     try:
-        classifier = load_model(args.model, args.scheme)
-        s = write_report(args.records, args.report, classifier, args.rate, args.column)
+        classifier = None if args.annotations else load_model(args.model, args.scheme)
+        s = write_report(args.records, args.report, classifier, args.rate, args.column, args.annotations)
     except (InputError, ModelError) as e:
         print(f"ecg-analyze: {e}", file=sys.stderr)
         return 2

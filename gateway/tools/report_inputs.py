@@ -23,6 +23,7 @@ class Source:
     signal: np.ndarray  # mV
     start: float | None  # Unix seconds, if the file says
     offset: float = 0.0  # where it lies on the report's axis, Unix seconds (or seconds from 0)
+    path: Path | None = None  # a WFDB record: its path without extension
 
 
 # ---------------------------------------------------------------- inputs
@@ -43,7 +44,7 @@ def load(path: str, rate: float | None = None, column: str | None = None) -> Sou
         header = wfdb.rdheader(str(base))
         dt = header.base_datetime if header.base_date is not None and header.base_time is not None else None
         start = dt.replace(tzinfo=timezone.utc).timestamp() if dt is not None else None
-        return Source(rec.name, rec.fs, rec.signal, start)
+        return Source(rec.name, rec.fs, rec.signal, start, path=base)
     except InputError:
         raise
     except (SignalError, OSError, ValueError, KeyError, IndexError) as e:
