@@ -205,3 +205,24 @@ def test_the_real_processor_feeds_the_recorder(tmp_path):
     assert capsys_free == 0
     fast = (tmp_path / "a.html").read_text()
     assert f"<tr><td>beats</td><td>{len(beats)}</td></tr>" in fast
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_service_wraps_its_processors_when_recording_is_on(tmp_path, enabled):
+    from gateway.classify.model import load_model
+    from gateway.processor import StreamProcessor
+    from gateway.service.config import parse_config
+    from gateway.service.main import Gateway
+    from gateway.service.protocol import StreamParams
+    from gateway.service.recorder import RecordingProcessor
+
+    config = parse_config({"devices": {"kit1": {"patient": "p1", "token": "t0ken-t0ken"}},
+                           "state": {"dir": str(tmp_path)}, "recording": {"enabled": enabled}})
+    gw = Gateway(config, load_model(None, None))
+    proc = gw.make_processor(StreamParams("kit1", "t0ken-t0ken"), config.devices["kit1"], 1_764_662_400.0)
+    assert isinstance(proc, RecordingProcessor if enabled else StreamProcessor)
+    assert (tmp_path / "recordings").is_dir() == enabled
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        proc.feed(rng.integers(1800, 2300, 360), 1_764_662_401.0 + i)
+    proc.close(1_764_662_410.0)
