@@ -226,3 +226,15 @@ def test_the_service_wraps_its_processors_when_recording_is_on(tmp_path, enabled
     for i in range(5):
         proc.feed(rng.integers(1800, 2300, 360), 1_764_662_401.0 + i)
     proc.close(1_764_662_410.0)
+
+
+def test_an_unusable_recording_folder_pauses_recording_not_the_gateway(tmp_path, caplog):
+    (tmp_path / "file").write_text("x")
+    caplog.set_level(logging.WARNING)
+    r = Recorder(RecordingSettings(tmp_path / "file" / "rec"))
+    assert r.paused and "recording paused" in caplog.text
+    proc = r.wrap(FakeProcessor(), "p1")
+    proc.processor.events = [alert("pause", 1_764_662_401.0)]
+    assert [a.type for a in proc.feed(np.zeros(FS), 0)] == ["pause"]
+    proc.tick(0)
+    proc.close(0)

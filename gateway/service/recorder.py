@@ -1,6 +1,7 @@
 """Full-disclosure recording: each patient's conditioned 360 Hz ECG on disk as WFDB records.
 
-Layout: ``<dir>/<patient>/<YYYYMMDD_HHMMSS>.{hea,dat,gw}`` (UTC start time).  A
+Layout: ``<dir>/<patient>/<YYYYMMDD_HHMMSS>.{hea,dat,gw}`` (UTC start time; the files are written by
+:mod:`gateway.service.wfdb_writer`).  A
 record holds one stretch of continuous signal, at most ``record_minutes``
 long; a gap (lost frames, lead off, reconnection, a restart of the gateway,
 a pause for a full disk) always starts a new record.
@@ -33,13 +34,10 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import shutil
-import struct
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -47,11 +45,10 @@ import numpy as np
 
 from ..events import Alert, Beat
 from ..signal.spec import MODEL_FS
+from .wfdb_writer import ANNOTATION_EXT, CODES, RecordWriter
 
 log = logging.getLogger(__name__)
 
-#: ADC units per mV in the ``.dat`` (format 16: +-32.7 mV, 1 uV steps).
-GAIN = 1000
 #: Annotations are written this long after the signal frontier passed them (beats come ~1.5 s late).
 HOLD_S = 5.0
 #: Below this share of the filesystem free, recording pauses.
@@ -60,29 +57,8 @@ MIN_FREE_SHARE = 0.02
 RETRY_S = 30.0
 #: How often retention runs (seconds of wall time), besides at each new record.
 RETENTION_EVERY_S = 600.0
-ANNOTATION_EXT = "gw"
 RHYTHM_AUX = {"ventricular_fibrillation": "(VFL", "ventricular_run": "(VT", "bigeminy": "(B", "trigeminy": "(T",
               "bradycardia": "(SBR", "tachycardia": "(SVTA", "atrial_fibrillation": "(AFIB"}
-#: MIT annotation codes of the symbols written.
-CODES = {"N": 1, "L": 2, "R": 3, "a": 4, "V": 5, "F": 6, "J": 7, "A": 8, "S": 9, "E": 10, "j": 11, "/": 12,
-         "Q": 13, "~": 14, "|": 16, '"': 22, "+": 28, "!": 31, "e": 34, "x": 37, "f": 38}
-_SKIP, _AUX = 59, 63
-
-
-def encode_annotation(interval: int, symbol: str, aux: str = "") -> bytes:
-    """One MIT-format annotation ``interval`` samples after the previous one."""
-    code = CODES.get(symbol, CODES["Q"])
-    out = b""
-    if interval > 1023:
-        out += struct.pack("<H", _SKIP << 10) + struct.pack("<HH", (interval >> 16) & 0xFFFF, interval & 0xFFFF)
-        interval = 0
-    out += struct.pack("<H", (code << 10) | interval)
-    if aux:
-        raw = aux.encode("ascii", "replace")[:255]
-        out += struct.pack("<H", (_AUX << 10) | len(raw)) + raw + (b"\0" if len(raw) % 2 else b"")
-    return out
-
-
 @dataclass(frozen=True)
 class RecordingSettings:
     dir: Path
@@ -90,99 +66,6 @@ class RecordingSettings:
     max_disk_share: float = 0.5
     record_minutes: float = 60.0
     flush_s: float = 2.0
-
-
-class RecordWriter:
-    """One WFDB record being written incrementally."""
-
-    def __init__(self, folder: Path, start_abs: int, start_time: float, patient: str, device: str):
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.fromtimestamp(start_time, timezone.utc)
-        name, n = stamp.strftime("%Y%m%d_%H%M%S"), 1
-        while (folder / f"{name}.hea").exists() or (folder / f"{name}.dat").exists():
-            name, n = f"{stamp.strftime('%Y%m%d_%H%M%S')}_{n}", n + 1
-        self.folder, self.name, self.stamp = folder, name, stamp
-        self.start_abs, self.start_time, self.patient, self.device = start_abs, start_time, patient, device
-        self.length = 0  # samples received
-        self.written = 0  # samples on disk (and in the header)
-        self._pending: list[np.ndarray] = []
-        self._checksum = 0
-        self._first: int | None = None
-        self._anns: list[tuple[int, int, str, str]] = []  # (sample, order, symbol, aux) not yet written
-        self._ann_last = 0
-        self._ann_file = open(folder / f"{name}.{ANNOTATION_EXT}", "ab")
-        self._dat = open(folder / f"{name}.dat", "ab")
-        self.closed = False
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.name
-
-    @property
-    def end_abs(self) -> int:
-        return self.start_abs + self.length
-
-    def append(self, y: np.ndarray) -> None:
-        d = np.clip(np.round(np.asarray(y) * GAIN), -32767, 32767).astype("<i2")
-        if self._first is None and d.size:
-            self._first = int(d[0])
-        self._pending.append(d)
-        self.length += d.size
-
-    def annotate(self, sample: int, order: int, symbol: str, aux: str = "") -> None:
-        self._anns.append((max(sample, 0), order, symbol, aux))
-
-    def flush(self, hold_to: int | None = None) -> None:
-        """Append the pending samples (fsync), rewrite the header, append annotations before ``hold_to``."""
-        if self._pending:
-            data = np.concatenate(self._pending)
-            self._pending = []
-            self._dat.write(data.tobytes())
-            self._dat.flush()
-            os.fsync(self._dat.fileno())
-            self._checksum = (self._checksum + int(data.astype(np.int64).sum())) & 0xFFFF
-            self.written += data.size
-            self._write_header()
-        self._anns.sort()
-        ready = [a for a in self._anns if hold_to is None or a[0] < hold_to]
-        if ready:
-            self._anns = self._anns[len(ready):]
-            out = b""
-            for sample, _, symbol, aux in ready:
-                sample = max(sample, self._ann_last)
-                out += encode_annotation(sample - self._ann_last, symbol, aux)
-                self._ann_last = sample
-            self._ann_file.write(out)
-            self._ann_file.flush()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.flush()
-            self._ann_file.write(b"\0\0")
-        finally:
-            self._ann_file.close()
-            self._dat.close()
-        if self.written == 0:  # nothing reached the disk: leave no empty record behind
-            for ext in ("dat", ANNOTATION_EXT, "hea"):
-                (self.folder / f"{self.name}.{ext}").unlink(missing_ok=True)
-
-    def _write_header(self) -> None:
-        checksum = self._checksum - 0x10000 if self._checksum >= 0x8000 else self._checksum
-        t = self.stamp
-        text = (f"{self.name} 1 {MODEL_FS} {self.written} {t:%H:%M:%S}.{t.microsecond // 1000:03d} {t:%d/%m/%Y}\n"
-                f"{self.name}.dat 16 {GAIN}(0)/mV 16 0 {self._first or 0} {checksum} 0 MLII\n"
-                f"# ecg-edge recording: patient {self.patient}, device {self.device}; time UTC; "
-                f"conditioned ECG (baseline removed, 40 Hz low-pass); annotations in .{ANNOTATION_EXT}\n"
-                f"# start_unix {self.start_time:.3f}\n")
-        tmp = self.folder / f".{self.name}.hea.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / f"{self.name}.hea")
 
 
 class DeviceRecorder:
@@ -291,10 +174,22 @@ class RecordingProcessor:
 
     def __init__(self, processor, device: DeviceRecorder):
         self.processor, self.device = processor, device
-        processor.sample_sink = device.samples
+        processor.sample_sink = self._samples
 
     def __getattr__(self, name):
         return getattr(self.processor, name)
+
+    def _samples(self, abs_start: int, y) -> None:
+        try:
+            self.device.samples(abs_start, y)
+        except Exception:  # never into the processor
+            log.exception("recording %s: cannot record samples", self.device.device)
+
+    def _guard(self, call) -> None:
+        try:
+            call()
+        except Exception:
+            log.exception("recording %s: failed", self.device.device)
 
     def _record(self, events: list) -> list:
         try:
@@ -311,12 +206,12 @@ class RecordingProcessor:
 
     def tick(self, now: float) -> list:
         events = self._record(self.processor.tick(now))
-        self.device.recorder.maintain()
+        self._guard(self.device.recorder.maintain)
         return events
 
     def close(self, now: float) -> list:
         events = self._record(self.processor.close(now))
-        self.device.close()
+        self._guard(self.device.close)
         self.device.recorder.forget(self.device)
         return events
 
@@ -330,13 +225,17 @@ class Recorder:
     def __init__(self, settings: RecordingSettings, *, disk_usage: Callable = shutil.disk_usage,
                  clock: Callable[[], float] = time.time):
         self.settings = settings
-        self.settings.dir.mkdir(parents=True, exist_ok=True)
         self._disk_usage, self._clock = disk_usage, clock
         self._lock = threading.RLock()
         self._devices: list[DeviceRecorder] = []
         self.paused: str | None = None  # why, while paused
         self._next_check = 0.0
         self._next_retention = 0.0
+        try:  # a recording folder that cannot be made must not keep the gateway (and its alerts) down
+            self.settings.dir.mkdir(parents=True, exist_ok=True)
+            self._disk_usage(self.settings.dir)
+        except OSError as e:
+            self._pause(f"cannot use {self.settings.dir}: {e.strerror or e}")
 
     def wrap(self, processor, patient: str) -> RecordingProcessor:
         device = DeviceRecorder(self, patient, processor.stream.device_id, processor.start_time)
@@ -358,8 +257,13 @@ class Recorder:
             return False
         self._next_check = now + RETRY_S
         with self._lock:
-            self.retention()
-            if self._has_space():
+            try:
+                self.settings.dir.mkdir(parents=True, exist_ok=True)
+                self.retention()
+                space = self._has_space()
+            except OSError:
+                return False
+            if space:
                 log.warning("recording resumed (%s before); a new record starts", self.paused)
                 self.paused = None
                 return True
