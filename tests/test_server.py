@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.service.config import DeviceConfig, LimitsConfig, ServerConfig
 from gateway.service.protocol import encode_frame, encode_json_frame
-from gateway import server as server_module
+from gateway.service import server as server_module
 from gateway.service.server import IngestServer
 
 DEVICES = {"kit1": DeviceConfig(patient="p1", token="secret-1"), "kit2": DeviceConfig(patient="p2", token="secret-2")}
