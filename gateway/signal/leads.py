@@ -78,22 +78,31 @@ def _listing(names: list[str]) -> str:
     return ", ".join(f"{i}: {n}" for i, n in enumerate(names)) or "none"
 
 
+def _by_name(names: list[str], text: str, key) -> LeadChoice | None:
+    hits = [i for i, n in enumerate(names) if key(n) == key(text)]
+    if len(hits) > 1:
+        raise SignalError(f"lead {text!r}: {len(hits)} signals have that name "
+                          f"({', '.join(map(str, hits))}); give the index instead. "
+                          f"The record's leads: {_listing(names)}")
+    return LeadChoice(hits[0], names[hits[0]], "chosen by name") if hits else None
+
+
 def _requested(names: list[str], requested: str | int) -> LeadChoice:
     text = str(requested).strip()
-    for key in (lambda n: n.strip().upper(), _norm):  # the name as written, then normalized
-        hits = [i for i, n in enumerate(names) if key(n) == key(text)]
-        if len(hits) == 1:
-            return LeadChoice(hits[0], names[hits[0]], "chosen by name")
-        if len(hits) > 1:
-            raise SignalError(f"lead {text!r}: {len(hits)} signals have that name "
-                              f"({', '.join(map(str, hits))}); give the index instead. "
-                              f"The record's leads: {_listing(names)}")
-    if isinstance(requested, (int, np.integer)) and not isinstance(requested, bool) or text.isdigit():
+    as_index = isinstance(requested, (int, np.integer)) and not isinstance(requested, bool)
+    if not as_index:
+        found = _by_name(names, text, lambda n: n.strip().upper())  # the name as written
+        if found is not None:
+            return found
+    if as_index or text.isdigit():  # "1" is signal 1, not ECG1
         index = int(text)
         if 0 <= index < len(names):
             return LeadChoice(index, names[index], "chosen by index")
         raise SignalError(f"lead {index}: the record has {len(names)} signals, numbered from 0. "
                           f"The record's leads: {_listing(names)}")
+    found = _by_name(names, text, _norm)  # "ml ii" for "MLII", "II" for "ECG lead II"
+    if found is not None:
+        return found
     raise SignalError(f"lead {text!r}: no signal has that name. The record's leads: {_listing(names)} "
                       "(give a name or an index)")
 
@@ -102,8 +111,8 @@ def choose_lead(names: list[str], requested: str | int | None = None, *,
                 preference: tuple[str, ...] = LEAD_PREFERENCE) -> LeadChoice:
     """The signal of a record with header signal names ``names`` to use (the rule of this module).
 
-    ``requested``: a signal name or 0-based index (a digit string counts as an index unless a
-    signal is named so), or None for the standard rule.  Raises :class:`SignalError` naming the
+    ``requested``: a signal name or 0-based index (a digit string is an index unless a signal has
+    exactly that name: ``"1"`` is signal 1, never ``ECG1``), or None for the standard rule.  Raises :class:`SignalError` naming the
     record's leads when ``requested`` fits none, or when no signal qualifies.
     """
     names = [str(n) for n in names]
