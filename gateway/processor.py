@@ -107,13 +107,17 @@ Event = Beat | Alert | Status
 class StreamProcessor:
     """Samples of one device in, :class:`Beat` / :class:`Alert` / :class:`Status` events out."""
 
-    def __init__(self, stream: DeviceStream, classifier, config: ProcessorConfig, start_time: float):
+    def __init__(self, stream: DeviceStream, classifier, config: ProcessorConfig, start_time: float,
+                 sample_sink=None):
         if not isinstance(stream, DeviceStream):
             raise TypeError(f"stream: expected a DeviceStream, got {type(stream).__name__}")
         self.stream = stream
         self.classifier = classifier
         self.config = config
         self.start_time = float(start_time)
+        #: optional ``sink(abs_start, y)``: every conditioned 360 Hz sample of every segment, in order, as filtered
+        #: (``abs_start`` is the absolute sample of ``y[0]``; a jump in it is a gap).  The recorder uses it.
+        self.sample_sink = sample_sink
         self._conditioner = Conditioner(stream.fs)
         self._detector = RPeakDetector(MODEL_FS)
         if self._detector.lookahead > WINDOW_AFTER:
@@ -318,6 +322,8 @@ class StreamProcessor:
         seg = self._seg_abs
         assert seg is not None
         self._y.append(y)
+        if self.sample_sink is not None and y.size:
+            self.sample_sink(seg + self._seg_len, y)
         self._seg_len += y.size
         n = self._seg_len
         self._detected(self._detector.process(y), n)

@@ -281,7 +281,7 @@ def test_replay_sends_the_lead_asked_for():
     v1 = read_record(E100, sampto=1800, lead="V5")
     sig = record_signal(str(E100), duration=5, lead="V5")
     assert sig.lead.name == "V5"
-    from gateway.processor import DeviceStream
+    from gateway.device import DeviceStream
     from gateway.tools.replay import REPLAY_GAIN
 
     mv = DeviceStream("d", "p", 360, gain=REPLAY_GAIN).counts_to_mv(sig.counts)

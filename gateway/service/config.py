@@ -110,6 +110,18 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    """Full-disclosure recording (gateway/service/recorder.py, docs/recording.md)."""
+
+    enabled: bool = True
+    dir: str = field(default="", metadata={"path": True})  # "": <state.dir>/recordings
+    retention_days: float = field(default=30.0, metadata=_range(0.01, 36500))
+    max_disk_share: float = field(default=0.5, metadata=_range(0.01, 0.98))  # of the filesystem, all recordings
+    record_minutes: float = field(default=60.0, metadata=_range(1, 1440))
+    flush_s: float = field(default=2.0, metadata=_range(0.5, 60))  # a crash loses at most about this much
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
     format: str = field(default="text", metadata={"choices": ("text", "json")})
@@ -123,6 +135,7 @@ class GatewayConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     state: StateConfig = field(default_factory=StateConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     processor: ProcessorConfig = field(default_factory=ProcessorConfig)  # its .alerts is the [alerts] section
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
@@ -232,7 +245,7 @@ class _Loader:
             raise ConfigError(f"{key}: expected one of {', '.join(meta['choices'])}, got {shown}")
         if "pattern" in meta and not meta["pattern"].fullmatch(value):
             raise ConfigError(f"{key}: {shown} does not match {meta['pattern'].pattern}")
-        if meta.get("path"):
+        if meta.get("path") and value:
             value = str(self.base_dir / Path(value).expanduser())
         return value
 

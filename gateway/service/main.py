@@ -36,6 +36,7 @@ from .outbox import Outbox
 from ..device import DeviceStream
 from ..processor import StreamProcessor
 from .protocol import StreamParams
+from .recorder import make_recorder
 from .server import IngestServer
 from .systemd import Notifier
 from .topics import Topics
@@ -75,11 +76,13 @@ class Gateway:
         self.notifier = notifier or Notifier({})
         self.loop_lag = 0.0  # worst lateness of the one-second timer since the last status line
         self._stop = asyncio.Event()
+        self.recorder = make_recorder(config.recording, config.state.dir)
 
     def make_processor(self, params: StreamParams, device: DeviceConfig, now: float) -> StreamProcessor:
         stream = DeviceStream(params.device_id, device.patient, params.rate, params.bits, params.lead_off,
                               gain=device.gain, vref=device.vref, zero=device.zero)
-        return StreamProcessor(stream, self.classifier, self.config.processor, now)
+        processor = StreamProcessor(stream, self.classifier, self.config.processor, now)
+        return self.recorder.wrap(processor, device.patient) if self.recorder else processor
 
     def stop(self) -> None:
         """Ask the service to shut down (signal handlers, tests)."""

@@ -194,6 +194,10 @@ def describe_gaps(analysis: Analysis, limit: int = 8) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--report" or a.startswith("--report=") for a in argv):  # RECORD... --report FILE.html
+        from .report import main as report_main
+        return report_main(argv)
     parser = argparse.ArgumentParser(prog="ecg-analyze", description=__doc__.split("\n\n")[0])
     parser.add_argument("record", help="WFDB record path without extension, e.g. ../shared/data/mitdb/208")
     parser.add_argument("--out", help="directory for the annotation file (default: beside the record)")
@@ -203,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead", metavar="NAME|INDEX",
                         help="the lead to analyse, by header name or 0-based index (default: MLII, II, V5, V1, "
                              "V2, V4, I by name, else the first signal)")
+    parser.add_argument("--report", metavar="FILE.html", help="instead: a Holter-style HTML report over RECORD... "
+                        "(WFDB, .edf, .csv with --rate HZ [--column NAME]); see gateway/tools/report.py")
     args = parser.parse_args(argv)
     from ..classify.model import ModelError, load_model
 
