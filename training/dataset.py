@@ -98,7 +98,7 @@ def build_record(path: str | Path, preference: tuple[str, ...] = LEAD_PREFERENCE
 
     path = Path(path)
     header = wfdb.rdheader(str(path))
-    signal_index = choose_lead(list(header.sig_name), preference)
+    signal_index = choose_lead(list(header.sig_name), preference=preference).index
     rec = read_record(path, preference=preference)
     if rec.fs != MODEL_FS:
         raise ValueError(f"{path.name}: reference annotations are at {rec.fs} Hz; "

@@ -1,9 +1,24 @@
 """``ecg-analyze RECORD``: run the gateway's stream processor over a WFDB record, offline.
 
 The very same :class:`~gateway.processor.StreamProcessor` that serves a
-live device reads the record (the preferred lead, converted to the counts
-of a wide-range 16-bit front end so nothing clips and nothing is lost to
-rounding), in one-second frames.  Its output is written as a WFDB
+live device reads the record (one lead, chosen by
+:func:`gateway.signal.leads.choose_lead` or ``--lead NAME|INDEX``,
+converted to the counts of a wide-range 16-bit front end so nothing clips
+and nothing is lost to rounding), in one-second frames, at the record's own
+rate (any rate from 50 Hz; the processor resamples to 360 Hz).
+
+**Invalid samples** (WFDB's missing-value code, NaN in ``p_signal``) are a
+gap, as a sequence gap of a live device: the stretch is not fed, the
+processor is told with :meth:`~gateway.processor.StreamProcessor.gap`, so
+its chain ends the segment and restarts after it (no beat window, RR
+interval or rhythm window spans the gap), and the next frame is fed with
+its exact record time, on which the processor re-anchors its sample clock,
+so beats after the gap keep their record sample numbers (to within one
+360 Hz sample).  A lead-off-flagged stretch would keep the clock too, but
+it is judged in whole 0.25 s blocks (good samples beside the gap would be
+lost) and raises a ``lead_off`` alert for what is a hole in the recording,
+not an electrode.  Gaps are printed and written as ``"`` comments with aux
+``gap:...``; reference beats inside a gap are left out of the scoring.  Its output is written as a WFDB
 annotation file ``RECORD.ecg`` (next to the record, or in ``--out``) that
 any WFDB tool can read and ``wfdb.processing.compare_annotations`` can
 score against the reference ``.atr``:
@@ -16,10 +31,13 @@ score against the reference ``.atr``:
   tachycardia -- and ``(N`` where it cleared (at the end of the 1 s frame
   in which the end was decided);
 * other alerts (pause, frequent PVCs, lead off ...): a ``"`` comment
-  annotation with aux ``alert:<type>``.
+  annotation with aux ``alert:<type>``;
+* every gap of invalid samples: a ``"`` comment at its first sample with
+  aux ``gap:invalid samples, <seconds> s``.
 
-It prints a summary (beats per label, alerts) and, if the record has a
-reference ``.atr``, the beat detection and label agreement against it.
+It prints a summary (the lead used and why, gaps, beats per label, alerts)
+and, if the record has a reference ``.atr``, the beat detection and label
+agreement against it.
 """
 
 from __future__ import annotations
@@ -35,9 +53,9 @@ import numpy as np
 from ..alerts.types import AF, BIGEMINY, BRADYCARDIA, RUN, TACHYCARDIA, TRIGEMINY, VF
 from ..errors import SignalError
 from ..events import Alert, Beat
-from ..signal.leads import read_record
 from ..device import DeviceStream
 from ..processor import ProcessorConfig, StreamProcessor
+from ..signal.leads import LeadChoice, invalid_runs, read_record
 from ..signal.spec import MODEL_FS
 
 #: A front end for records in mV: 16 bits over +-10 mV (0.3 uV per count).
@@ -48,6 +66,8 @@ RHYTHM_AUX = {AF: "(AFIB", VF: "(VFL", RUN: "(VT", BIGEMINY: "(B", TRIGEMINY: "(
 LABEL_CODE = {"S": "S", "Q": "Q", "?": "Q"}
 #: Beat codes of the reference that count as beats when scoring.
 REFERENCE_BEATS = set("NLRBAaJSVrFejnE/fQ?")
+#: What the summary adds to the lead line when no lead name was standard.
+LEAD_HINT = "--lead to choose"
 
 
 @dataclass(frozen=True)
@@ -60,35 +80,55 @@ class Analysis:
     annotation: Path
     fs: int
     duration: float  # seconds of signal
+    lead: LeadChoice | None = None  # the lead analysed and why
+    gaps: tuple[tuple[int, int], ...] = ()  # (start, stop) record samples of each stretch of invalid samples
+
+    @property
+    def gap_seconds(self) -> float:
+        return sum(b - a for a, b in self.gaps) / self.fs
 
 
 def analyze_record(path: str | Path, classifier, out_dir: str | Path | None = None,
-                   config: ProcessorConfig | None = None, extension: str = "ecg") -> Analysis:
-    """Run the processor over record ``path`` and write ``<record>.<extension>``; times start at 0."""
+                   config: ProcessorConfig | None = None, extension: str = "ecg",
+                   lead: str | int | None = None) -> Analysis:
+    """Run the processor over record ``path`` and write ``<record>.<extension>``; times start at 0.
+
+    ``lead``: a signal name or index (default: :func:`~gateway.signal.leads.choose_lead`'s rule).
+    Invalid samples are not fed: each stretch of them is a :meth:`StreamProcessor.gap`.
+    """
     path = Path(path)
-    rec = read_record(path)
+    rec = read_record(path, lead=lead)
     stream = DeviceStream(rec.name, rec.name, rec.fs, **RECORD_FRONT_END)
     proc = StreamProcessor(stream, classifier, config or ProcessorConfig(strips=False), start_time=0.0)
-    counts = stream.mv_to_counts(rec.signal)
+    gaps = invalid_runs(rec.signal)
+    counts = stream.mv_to_counts(np.where(np.isfinite(rec.signal), rec.signal, 0.0))  # gap samples are not fed
+    n, fs = counts.size, rec.fs
     events = []
-    for i in range(0, counts.size, rec.fs):
-        chunk = counts[i:i + rec.fs]
-        events += proc.feed(chunk, (i + chunk.size) / rec.fs)
-    events += proc.close(counts.size / rec.fs)
+    pos = 0
+    for start, stop in gaps + [(n, n)]:
+        for i in range(pos, start, fs):  # the valid stretch before the gap, in 1 s frames
+            chunk = counts[i:min(i + fs, start)]
+            events += proc.feed(chunk, (i + chunk.size) / fs)  # arrival = the record time of its last sample
+        if stop > start:
+            events += proc.gap(stop - start, start / fs)  # WFDB frames (one sample per signal) missing
+        pos = stop
+    events += proc.close(n / fs)
     beats = [e for e in events if isinstance(e, Beat)]
     alerts = [e for e in events if isinstance(e, Alert)]
     out = Path(out_dir) if out_dir is not None else path.parent
     out.mkdir(parents=True, exist_ok=True)
-    annotation = write_annotations(rec.name, rec.fs, beats, alerts, out, extension)
-    return Analysis(rec.name, beats, alerts, annotation, rec.fs, counts.size / rec.fs)
+    annotation = write_annotations(rec.name, fs, beats, alerts, out, extension, gaps)
+    return Analysis(rec.name, beats, alerts, annotation, fs, n / fs, rec.choice, tuple(gaps))
 
 
 def write_annotations(record: str, fs: int, beats: list[Beat], alerts: list[Alert], out: Path,
-                      extension: str) -> Path:
-    """Beats and alerts as a WFDB annotation file, samples at the record's rate."""
+                      extension: str, gaps: list[tuple[int, int]] = ()) -> Path:
+    """Beats, alerts and gaps as a WFDB annotation file, samples at the record's rate."""
     import wfdb
 
     rows: list[tuple[int, int, str, str]] = []  # (sample, order, symbol, aux)
+    for a, b in gaps:
+        rows.append((a, 3, '"', f"gap:invalid samples, {(b - a) / fs:.3f} s"))
     for b in beats:
         rows.append((_to_record(b.sample, fs), 1, LABEL_CODE.get(b.label, b.label), ""))
     for a in alerts:  # the processor's clock starts at 0, so times are seconds into the record
@@ -112,6 +152,7 @@ def _to_record(sample_360: int, fs: int) -> int:
 def score(path: Path, analysis: Analysis, window_s: float = 0.15) -> dict[str, float] | None:
     """Detection Se/+P and label agreement against the reference ``.atr``, if there is one.
 
+    Reference beats inside a gap of invalid samples are left out (``in_gaps`` says how many).
     Agreement counts the matched beats whose reference code is a label the
     model gave (for seed8 these are MIT codes; aami5 classes only match N, S,
     V, F, Q by name, so its figure is a rough one).
@@ -122,7 +163,11 @@ def score(path: Path, analysis: Analysis, window_s: float = 0.15) -> dict[str, f
     if not path.with_suffix(".atr").is_file():
         return None
     ref = wfdb.rdann(str(path), "atr")
-    keep = [i for i, s in enumerate(ref.symbol) if s in REFERENCE_BEATS]
+    in_gap = np.zeros(ref.sample.size, dtype=bool)
+    for a, b in analysis.gaps:
+        in_gap |= (ref.sample >= a) & (ref.sample < b)
+    keep = [i for i, s in enumerate(ref.symbol) if s in REFERENCE_BEATS and not in_gap[i]]
+    skipped = sum(1 for i, s in enumerate(ref.symbol) if s in REFERENCE_BEATS and in_gap[i])
     ref_samples = ref.sample[keep]
     ref_symbols = [ref.symbol[i] for i in keep]
     test = np.array([_to_record(b.sample, analysis.fs) for b in analysis.beats], dtype=np.int64)
@@ -134,7 +179,18 @@ def score(path: Path, analysis: Analysis, window_s: float = 0.15) -> dict[str, f
              if ref_symbols[r] in known]
     agree = float(np.mean([a == b for a, b in pairs])) if pairs else None
     return {"sensitivity": cmp.sensitivity, "positive_predictivity": cmp.positive_predictivity,
-            "matched": cmp.tp, "missed": cmp.fn, "extra": cmp.fp, "label_agreement": agree}
+            "matched": cmp.tp, "missed": cmp.fn, "extra": cmp.fp, "label_agreement": agree, "in_gaps": skipped}
+
+
+def describe_gaps(analysis: Analysis, limit: int = 8) -> str | None:
+    """``invalid samples: 2 gaps, 12.5 s in all, at 100.0-104.0 s, 300.0-308.5 s`` (None without gaps)."""
+    if not analysis.gaps:
+        return None
+    fs = analysis.fs
+    where = ", ".join(f"{a / fs:.2f}-{b / fs:.2f} s" for a, b in analysis.gaps[:limit])
+    more = f" and {len(analysis.gaps) - limit} more" if len(analysis.gaps) > limit else ""
+    count = f"{len(analysis.gaps)} gap{'s' if len(analysis.gaps) != 1 else ''}"
+    return f"invalid samples: {count}, {analysis.gap_seconds:.1f} s in all, at {where}{more} (not analysed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a .tflite model with its .json (default: the shipped one)")
     parser.add_argument("--scheme", default=None, help="label scheme of the shipped model (default seed8)")
     parser.add_argument("--extension", default="ecg", help="annotation file extension (default ecg)")
+    parser.add_argument("--lead", metavar="NAME|INDEX",
+                        help="the lead to analyse, by header name or 0-based index (default: MLII, II, V5, V1, "
+                             "V2, V4, I by name, else the first signal)")
     parser.add_argument("--report", metavar="FILE.html", help="instead: a Holter-style HTML report over RECORD... "
                         "(WFDB, .edf, .csv with --rate HZ [--column NAME]); see gateway/tools/report.py")
     args = parser.parse_args(argv)
@@ -155,10 +214,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         classifier = load_model(args.model, args.scheme)
-        analysis = analyze_record(args.record, classifier, args.out, extension=args.extension)
+        analysis = analyze_record(args.record, classifier, args.out, extension=args.extension, lead=args.lead)
     except (ModelError, SignalError, FileNotFoundError, ValueError) as e:
         print(f"ecg-analyze: {e}", file=sys.stderr)
         return 2
+    if analysis.lead is not None:
+        print(f"lead: {analysis.lead.describe(LEAD_HINT)}")
+    gaps = describe_gaps(analysis)
+    if gaps:
+        print(gaps)
     print(f"{analysis.record}: {len(analysis.beats)} beats "
           f"({', '.join(f'{k} {v}' for k, v in Counter(b.label for b in analysis.beats).most_common())}), "
           f"model {classifier.version}")
@@ -169,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         agree = scored["label_agreement"]
         print(f"vs reference: Se {100 * scored['sensitivity']:.2f}%  +P {100 * scored['positive_predictivity']:.2f}%"
               f"  ({scored['matched']} matched, {scored['missed']} missed, {scored['extra']} extra)"
-              + (f", label agreement {100 * agree:.1f}%" if agree is not None else ""))
+              + (f", label agreement {100 * agree:.1f}%" if agree is not None else "")
+              + (f"; {scored['in_gaps']} reference beats in the gaps not scored" if scored["in_gaps"] else ""))
     print(f"wrote {analysis.annotation}")
     return 0
 
