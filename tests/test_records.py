@@ -307,3 +307,18 @@ def test_replayed_invalid_samples_reach_the_gateway_as_a_gap_not_as_samples(tmp_
     assert proc.fed() == sig.counts[sig.valid].tolist()
     before = sum(len(c[1]) for c in proc.calls[:kinds.index("gap")] if c[0] == "feed")
     assert before == 2 * 360  # the gap comes exactly where the invalid samples were
+
+
+def test_ecg_replay_says_which_lead_and_what_it_skips_and_refuses_a_wrong_lead(tmp_path, capsys):
+    from gateway.tools.localbroker import free_port
+    from gateway.tools.replay import main as replay_main
+
+    path = with_invalid(S824, tmp_path, [(2.0, 3.0)])
+    nowhere = f"ws://127.0.0.1:{free_port()}/v1/stream"  # nothing listens: the replay fails after its report
+    assert replay_main([str(path), "--url", nowhere, "--device", "kit1", "--token", "t", "--speed", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "ecg-replay: lead: ECG1 (signal 0; no standard lead name in the header, the first is used; " \
+           "--lead to choose)" in err
+    assert "invalid samples: 1 gap, 1.0 s in all, first at 2.0 s (not sent; the sequence numbers skip them)" in err
+    assert replay_main([str(path), "--url", nowhere, "--device", "kit1", "--token", "t", "--lead", "V1"]) == 2
+    assert "0: ECG1, 1: ECG2" in capsys.readouterr().err
