@@ -19,11 +19,14 @@ from gateway.signal.context import N_CONTEXT
 from gateway.signal.spec import IMAGE_SIZE, MODEL_FS, WINDOW, WINDOW_BEFORE
 from training.augment import STRETCH, augment, time_stretch
 from training.batches import sampling_weights
-from training.dataset import build_record, cache_key, load_record, summarize
+from training.dataset import (build_record, cache_key, lead_preference, load_record, parse_record_id, record_id,
+                              summarize)
 from training.labels import SCHEMES, get_scheme
 from training.metrics import confusion_matrix, ec57_gross, figures
 from training.reference import MATCH_WINDOW_S, match_beats, noisy_mask, read_reference
-from training.splits import DS1, DS2, INTER_VALIDATION, PACED, make_split
+from training.noise import (EVAL_CHANNEL, NOISE_FS, NOISE_KINDS, TRAIN_CHANNEL, TRAIN_SNR_DB, add_noise,
+                            evaluation_noise, qrs_power, training_noise)
+from training.splits import DS1, DS2, INTER_VALIDATION, PACED, SVDB_TEST, SVDB_VALIDATION, make_split, records_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mitdb"
 TOLERANCE = round(MATCH_WINDOW_S * MODEL_FS)
@@ -142,22 +145,123 @@ def test_lead_is_chosen_by_name_mlii_second_in_e114_and_v5_when_e102_has_no_mlii
     assert set(e102.symbols) == {"/"}
 
 
+# -- other databases: svdb at 128 Hz, its leads named ECG1 / ECG2 ---------------------
+
+def svdb_like(tmp_path: Path, record: str = "e100") -> Path:
+    """A MIT-BIH fixture as svdb stores it: 128 Hz, leads named ECG2 then ECG1 (MLII), labels at 128 Hz."""
+    import wfdb
+    from scipy.signal import resample_poly
+
+    src = wfdb.rdrecord(str(FIXTURES / record))
+    mlii = src.p_signal[:, src.sig_name.index("MLII")]
+    other = src.p_signal[:, 1 - src.sig_name.index("MLII")]
+    x = np.stack([resample_poly(other, 16, 45), resample_poly(mlii, 16, 45)], axis=1)
+    out = tmp_path / "svdb"
+    out.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(record, fs=128, units=["mV", "mV"], sig_name=["ECG2", "ECG1"], p_signal=x, fmt=["212", "212"],
+                adc_gain=[200, 200], baseline=[0, 0], write_dir=str(out))
+    ann = wfdb.rdann(str(FIXTURES / record), "atr")
+    wfdb.wrann(record, "atr", np.round(np.asarray(ann.sample) * 128 / 360).astype(np.int64),
+               symbol=ann.symbol, subtype=np.asarray(ann.subtype), write_dir=str(out))
+    return out / record
+
+
+def test_svdb_is_read_in_ecg1_by_name_and_its_128_hz_labels_land_on_the_360_hz_beats(tmp_path):
+    path = svdb_like(tmp_path)
+    beats = build_record(path, "svdb")
+    assert (beats.lead, beats.stats["signal_index"], beats.stats["fs"]) == ("ECG1", 1, 128)
+    assert beats.record == "svdb/e100" and parse_record_id(beats.record) == ("svdb", "e100")
+    at_360 = build_record(FIXTURES / "e100")
+    # the same beats, found on the resampled signal, within the 128 Hz rounding of the reference
+    assert abs(len(beats) - len(at_360)) <= 2 and beats.stats["missed_reference"] <= 1
+    near = np.abs(beats.peaks[:, None] - at_360.peaks[None, :]).min(axis=1)
+    assert np.median(near) <= 2 and list(beats.symbols[:50]) == list(at_360.symbols[:50])
+
+
+def test_each_database_names_its_lead_and_an_unknown_one_is_refused():
+    assert lead_preference("mitdb")[0] == "MLII" and lead_preference("svdb") == ("ECG1",)
+    with pytest.raises(ValueError, match="no lead rule for database 'incartdb'"):
+        lead_preference("incartdb")
+    assert record_id("mitdb", "100") == "100" and record_id("svdb", "800") == "svdb/800"
+    assert parse_record_id("100") == ("mitdb", "100")
+
+
+# -- noise -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def noise_dir(tmp_path_factory) -> Path:
+    """nstdb-like noise records: bw and ma, two channels of different noise each, 360 Hz."""
+    import wfdb
+
+    out = tmp_path_factory.mktemp("nstdb")
+    rng = np.random.default_rng(5)
+    for kind in NOISE_KINDS:
+        x = np.cumsum(rng.normal(0, 0.01, (60 * NOISE_FS, 2)), axis=0) if kind == "bw" else \
+            rng.normal(0, 0.1, (60 * NOISE_FS, 2))
+        wfdb.wrsamp(kind, fs=NOISE_FS, units=["mV", "mV"], sig_name=["noise1", "noise2"], p_signal=x - x.mean(0),
+                    fmt=["212", "212"], adc_gain=[200, 200], baseline=[0, 0], write_dir=str(out))
+    return out
+
+
+def test_qrs_power_is_the_median_peak_to_peak_as_a_sinusoid():
+    x = np.zeros(2000)
+    beats = np.array([200, 600, 1000, 1400])
+    x[beats] = [1.0, 2.0, 2.0, 4.0]
+    assert qrs_power(x, beats, 360) == pytest.approx(2.0 ** 2 / 8)
+
+
+@pytest.mark.parametrize("kind, fs, snr", [("ma", 360, 6.0), ("bw", 128, 18.0)])
+def test_noise_is_added_at_the_snr_asked_for_at_the_record_rate(noise_dir, kind, fs, snr):
+    rng = np.random.default_rng(0)
+    n = 20 * fs
+    beats = np.arange(fs // 2, n - fs // 2, fs)
+    x = np.zeros(n)
+    x[beats] = rng.uniform(0.9, 1.1, beats.size)
+    spec = evaluation_noise("100", kind, snr)
+    noisy = add_noise(x, fs, beats, spec, noise_dir)
+    added = noisy - x
+    assert 10 * np.log10(qrs_power(x, beats, fs) / np.mean(added ** 2)) == pytest.approx(snr, abs=1e-6)
+    np.testing.assert_array_equal(noisy, add_noise(x, fs, beats, spec, noise_dir))
+
+
+def test_training_and_evaluation_draw_from_different_noise_channels_reproducibly():
+    train = training_noise("118", 6, seed=0)
+    assert {s.channel for s in train} == {TRAIN_CHANNEL} != {EVAL_CHANNEL}
+    assert all(TRAIN_SNR_DB[0] <= s.snr_db <= TRAIN_SNR_DB[1] for s in train)
+    assert train == training_noise("118", 6, seed=0) != training_noise("119", 6, seed=0)
+    assert evaluation_noise("100", "ma", 12).channel == EVAL_CHANNEL
+
+
+def test_a_noisy_copy_keeps_the_labels_and_is_cached_apart_from_the_clean_record(tmp_path, noise_dir):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mitdb").symlink_to(FIXTURES)
+    (root / "nstdb").symlink_to(noise_dir)
+    clean = load_record(root, "e100", tmp_path / "cache")
+    spec = training_noise("e100", 1, seed=0)[0]
+    noisy = load_record(root, "e100", tmp_path / "cache", noise=spec)
+    assert noisy.stats["noise"] == spec.tag and clean.stats["noise"] is None
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2
+    assert abs(len(noisy) - len(clean)) <= 0.05 * len(clean)
+    assert not np.allclose(noisy.windows[:10], clean.windows[:10])
+
+
 # -- cache -------------------------------------------------------------------------
 
 def test_the_cache_returns_what_was_built_and_is_keyed_on_the_chain(tmp_path, monkeypatch):
-    first = load_record(FIXTURES, "e119", tmp_path)
+    first = load_record(FIXTURES.parent, "e119", tmp_path)
     files = list(tmp_path.rglob("e119.npz"))
     assert len(files) == 1 and cache_key() in str(files[0])
-    again = load_record(FIXTURES, "e119", tmp_path)
+    again = load_record(FIXTURES.parent, "e119", tmp_path)
     np.testing.assert_array_equal(first.windows, again.windows)
     assert list(first.symbols) == list(again.symbols) and first.stats == again.stats
     monkeypatch.setattr("training.dataset.cache_key", lambda: "chain-changed")
-    load_record(FIXTURES, "e119", tmp_path)
+    load_record(FIXTURES.parent, "e119", tmp_path)
     assert len(list(tmp_path.rglob("e119.npz"))) == 2
 
 
 def test_summary_counts_classes_under_a_scheme_and_what_it_leaves_out(tmp_path):
-    beats = {"e208": load_record(FIXTURES, "e208", tmp_path)}
+    beats = {"e208": load_record(FIXTURES.parent, "e208", tmp_path)}
     aami = summarize(beats, "aami5")
     seed = summarize(beats, "seed8")
     assert aami["class_counts"]["F"] == int(np.sum(beats["e208"].symbols == "F")) > 0
@@ -194,6 +298,27 @@ def test_all_split_has_validation_patients_and_no_test():
     assert s.test.size == 0
     assert set(records[s.validation]) == {"118", "124", "215", "217", "223"}
     assert set(records[s.train]) == {"100", "200"}
+
+
+SVDB = [f"svdb/{n}" for n in range(800, 895)]  # a superset of the 58 records is fine for the rule
+
+
+def test_svdb_patients_join_inter_by_the_fixed_rule_and_its_test_group_is_held_out():
+    records = np.repeat(sorted(DS1 + DS2 + PACED) + SVDB, 2)
+    s = make_split("inter", records, np.zeros(records.size, dtype=int), seed=0)
+    train, val, test = (set(records[p]) for p in (s.train, s.validation, s.test))
+    assert test == set(DS2) | set(SVDB_TEST) and val == set(INTER_VALIDATION) | set(SVDB_VALIDATION)
+    assert train == set(DS1) - set(INTER_VALIDATION) | set(SVDB) - set(SVDB_TEST) - set(SVDB_VALIDATION)
+    assert s.records["test"] == sorted(DS2) + sorted(SVDB_TEST)
+
+
+def test_svdb_test_group_trains_under_all_and_a_partial_svdb_is_refused_under_inter():
+    records = np.repeat(["100", "118", "217"] + SVDB, 2)
+    s = make_split("all", records, np.zeros(records.size, dtype=int), seed=0)
+    assert set(records[s.validation]) == {"118", "217"} | set(SVDB_VALIDATION)
+    assert set(SVDB_TEST) <= set(records[s.train])
+    with pytest.raises(ValueError, match="svdb/804"):
+        records_for("inter", list(DS1 + DS2) + ["svdb/801"])
 
 
 # -- augmentation and sampling -------------------------------------------------------
@@ -260,7 +385,7 @@ def smoke_run(tmp_path_factory, scheme: str, split: str) -> tuple[Path, Path]:
 
     base = tmp_path_factory.mktemp(f"{scheme}-{split}")
     run, report = base / "run", base / "report"
-    train_main(["--scheme", scheme, "--split", split, "--out", str(run), "--data", str(FIXTURES),
+    train_main(["--scheme", scheme, "--split", split, "--out", str(run), "--data-root", str(FIXTURES.parent),
                 "--cache", str(base / "cache"), "--epochs", "1", "--epoch-size", "256", "--batch-size", "64",
                 "--threads", "2"])
     evaluate_main([str(run), "--out", str(report)])

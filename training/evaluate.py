@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .dataset import DATA_ROOT, DEFAULT_CACHE, load_records, parse_record_id, summarize
 from .metrics import figures
-from .splits import DS1, DS2, PACED
+from .noise import EVAL_CHANNEL, EVAL_SNR_DB, NOISE_KINDS, evaluation_noise
+from .splits import DS1, DS2, PACED, SVDB_TEST, SVDB_VALIDATION
 
 #: Published figures, keyed by (scheme, split): the protocol they were measured on.
 ANCHORS = {
@@ -54,6 +56,14 @@ PROTOCOLS = {
     "all": ("shipping split: trained on every record except a few validation patients, which are the "
             "held-out set here (used for early stopping, so mildly optimistic; there is no test set)."),
 }
+#: Added to the protocol when svdb's patients are in the split.
+SVDB_PROTOCOL = ("svdb (MIT-BIH Supraventricular Arrhythmia Database, 128 Hz, lead ECG1) joins by a rule fixed "
+                 "by record number before training: validation " + " ".join(r[5:] for r in SVDB_VALIDATION)
+                 + "; held-out test group " + " ".join(r[5:] for r in SVDB_TEST)
+                 + " (under inter reported beside DS2, under all trained on); the other svdb records train. "
+                 "Headline figures are over the MIT-BIH held-out patients.")
+#: Under this name the report gives the figures of each database's held-out patients.
+GROUP_NAMES = {"mitdb": "MIT-BIH", "svdb": "svdb"}
 
 
 def flat_figures(fig: dict) -> dict[str, float | None]:
@@ -176,8 +186,46 @@ def validation_lines(val: dict | None, split: str) -> list[str]:
             f"macro-F1 {_pct(val['macro_f1'])} %{ec}."]
 
 
-def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int = 24) -> dict:
-    """Evaluate the run's held-out beats and write the report files; returns report.json's content."""
+def noise_figures(model, meta: dict, data_root: Path, cache: Path) -> dict:
+    """V and S figures of the MIT-BIH held-out patients with nstdb noise of the evaluation channel added.
+
+    Each record gets each noise kind at each of :data:`EVAL_SNR_DB`, added
+    to the raw signal before the chain (training.noise), from channel
+    :data:`~training.noise.EVAL_CHANNEL`, which training never draws from.
+    """
+    from .batches import render
+    from .labels import get_scheme
+    from .train import pool, predict
+
+    scheme = get_scheme(meta["scheme"])
+    records = [r for r in meta["records"][meta["heldout"]] if parse_record_id(r)[0] == "mitdb"]
+    out: dict = {"channel": EVAL_CHANNEL, "records": records, "figures": {}}
+    for kind in NOISE_KINDS:
+        for snr in EVAL_SNR_DB:
+            beats = load_records(data_root, records, cache, progress=False,
+                                 noise=[evaluation_noise(r, kind, snr) for r in records])
+            data = pool(beats)
+            labels = scheme.encode(data.symbols)
+            keep = labels >= 0
+            pred = predict(model, render(data.windows[keep]), data.context[keep]).argmax(axis=1)
+            fig = figures(labels[keep], pred, scheme.classes)
+            out["figures"][f"{kind} {snr:g}"] = {"kind": kind, "snr_db": snr, "n": fig["n"],
+                                                 "accuracy": fig["accuracy"], "ec57": fig.get("ec57"),
+                                                 "detection": summarize(beats, scheme.name)["totals"]}
+            print(f"noise {kind} {snr:g} dB: " + ", ".join(f"{k} Se {_pct(v['se'])} +P {_pct(v['ppv'])}"
+                                                         for k, v in fig.get("ec57", {}).items()), flush=True)
+    return out
+
+
+def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int = 24,
+                 noise_root: Path | None = None, cache: Path = DEFAULT_CACHE) -> dict:
+    """Evaluate the run's held-out beats and write the report files; returns report.json's content.
+
+    Headline figures are over the MIT-BIH held-out patients (comparable with
+    the published ones); every database's held-out patients also get figures
+    of their own.  With ``noise_root`` (the data root), the MIT-BIH held-out
+    records are evaluated again in noise (:func:`noise_figures`).
+    """
     import keras
 
     from .latency import estimate
@@ -189,7 +237,14 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
         records, peaks = z["records"], z["peaks"]
     model = keras.models.load_model(run / "model.keras")
     classes = meta["labels"]
-    proba = predict(model, images, context)
+    proba_all = predict(model, images, context)
+    database = np.array([parse_record_id(r)[0] for r in records.tolist()])
+    groups = {GROUP_NAMES.get(db, db): figures(true[database == db], proba_all[database == db].argmax(axis=1),
+                                               classes) for db in sorted(set(database.tolist()))}
+    headline = database == "mitdb" if "mitdb" in database else np.ones(len(true), bool)
+    images, context, true, records, peaks = (images[headline], context[headline], true[headline],
+                                             records[headline], peaks[headline])
+    proba = proba_all[headline]
     pred = proba.argmax(axis=1)
     fig = figures(true, pred, classes)
     flat = flat_figures(fig)
@@ -205,9 +260,16 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
                                  f"true {classes[true[i]]} -> {classes[pred[i]]} ({proba[i, pred[i]]:.2f})"
                                  for i in picks], out / "misclassified.png")
 
+    databases = meta.get("databases", ["mitdb"])
+    protocol = PROTOCOLS[meta["split"]] + (" " + SVDB_PROTOCOL if "svdb" in databases else "")
     report = {"run": name, "scheme": meta["scheme"], "split": meta["split"], "heldout": meta["heldout"],
-              "protocol": PROTOCOLS[meta["split"]], "records": meta["records"], "label_members": meta["label_members"],
+              "protocol": protocol, "databases": databases, "records": meta["records"],
+              "label_members": meta["label_members"],
               "figures": fig, "headline": flat, "anchors": ANCHORS.get(key, []), "targets": targets,
+              "groups": {g: {"n": f["n"], "accuracy": f["accuracy"], "macro_f1": f["macro_f1"],
+                             "ec57": f.get("ec57")} for g, f in groups.items()},
+              "noise_training": meta.get("noise"),
+              "noise": noise_figures(model, meta, noise_root, cache) if noise_root else None,
               "detection": meta["dataset"]["heldout_records"], "latency": latency,
               "model": meta["model"], "training": meta["training"], "chain_version": meta["chain_version"],
               "context_features": meta["context_features"],
@@ -215,6 +277,65 @@ def write_report(run: Path, out: Path, notes: Path | None = None, gallery: int =
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(render_markdown(report, notes.read_text() if notes else None))
     return report
+
+
+def _ec57_cells(ec57: dict | None) -> str:
+    if not ec57:
+        return "- | - | - | -"
+    return " | ".join(f"{_pct(ec57[k]['se'])} | {_pct(ec57[k]['ppv'])}" for k in ("VEB", "SVEB"))
+
+
+def group_lines(r: dict) -> list[str]:
+    """Figures of each database's held-out patients, side by side (only when there is more than one)."""
+    groups = r.get("groups") or {}
+    if len(groups) < 2:
+        return []
+    lines = [f"## Each database's {r['heldout']} patients", "",
+             "| database | beats | accuracy % | VEB Se % | VEB +P % | SVEB Se % | SVEB +P % |",
+             "|---|---|---|---|---|---|---|"]
+    for name, g in groups.items():
+        lines.append(f"| {name} | {g['n']} | {_pct(g['accuracy'])} | {_ec57_cells(g['ec57'])} |")
+    return lines + [""]
+
+
+def noise_lines(r: dict) -> list[str]:
+    """The noise sections: what noise training saw, and the held-out MIT-BIH records in noise."""
+    lines = []
+    nt = r.get("noise_training")
+    if nt and nt["copies_per_training_record"]:
+        lines += ["## Noise", "", f"Training added {nt['copies_per_training_record']} noisy cop"
+                  f"{'y' if nt['copies_per_training_record'] == 1 else 'ies'} of every training record "
+                  f"({nt['beats']} beats): nstdb {' or '.join(nt['kinds'])}, channel {nt['channel']}, SNR drawn "
+                  f"uniformly in {nt['snr_db'][0]:g}..{nt['snr_db'][1]:g} dB (QRS peak-to-peak power against the "
+                  "noise's mean square, as nst), added to the raw signal before the chain.", ""]
+    ev = r.get("noise")
+    if ev:
+        lines += ([] if lines else ["## Noise", ""]) + [
+            f"The MIT-BIH {r['heldout']} records ({' '.join(ev['records'])}) again, each with nstdb noise of "
+            f"channel {ev['channel']} (never used in training) added to the whole record before the chain, at an "
+            "offset fixed by the record. Figures over the beats the detector found and matched; detection "
+            "errors beside.", "",
+            "| noise | SNR dB | beats | VEB Se % | VEB +P % | SVEB Se % | SVEB +P % | missed beats "
+            "| false detections |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| none | - | {r['figures']['n']} | {_ec57_cells(r['figures'].get('ec57'))} | | |"]
+        for f in ev["figures"].values():
+            d = f["detection"]
+            lines.append(f"| {f['kind']} | {f['snr_db']:g} | {f['n']} | {_ec57_cells(f['ec57'])} "
+                         f"| {d['missed_reference']} | {d['unmatched_detections']} |")
+        lines.append("")
+    return lines
+
+
+def data_lines(r: dict) -> list[str]:
+    """Every patient of every part of the split, by name (record ids: bare for MIT-BIH, ``svdb/...``)."""
+    if r["split"] == "intra":
+        return ["## Data", "", f"Records (all parts, beats split at random): {' '.join(r['records']['train'])}", ""]
+    lines = ["## Data", ""]
+    for part in ("train", "validation", "test"):
+        recs = r["records"].get(part) or []
+        lines.append(f"- **{part}** ({len(recs)} patients): {' '.join(recs) or 'none'}")
+    return lines + [""]
 
 
 def render_markdown(r: dict, notes: str | None) -> str:
@@ -226,8 +347,10 @@ def render_markdown(r: dict, notes: str | None) -> str:
              + "; ".join(f"{c} = {' '.join(m)}" for c, m in r["label_members"].items()),
              f"- **Split:** `{r['split']}` - {r['protocol']}",
              f"- **Evaluated on:** the {r['heldout']} set, {fig['n']} beats from records "
-             + (' '.join(r['records'][r['heldout']]) if r['split'] != 'intra'
-                else f"(all {len(r['records']['test'])}, a random 20 % of their beats)"),
+             + (' '.join(x for x in r['records'][r['heldout']] if parse_record_id(x)[0] == 'mitdb')
+                if r['split'] != 'intra' else f"(all {len(r['records']['test'])}, a random 20 % of their beats)"),
+             f"- **Databases:** {', '.join(r.get('databases', ['mitdb']))}; patients of each part under "
+             "[Data](#data).",
              f"- **Chain:** {r['chain_version']}; figures are for the float Keras model.", "",
              "## Headline", "",
              f"Accuracy **{_pct(flat['accuracy'])} %**, macro-F1 **{_pct(flat['macro_f1'])} %** "
@@ -264,7 +387,9 @@ def render_markdown(r: dict, notes: str | None) -> str:
             verdict = "yes" if t["met"] else f"**no**, short by {t['short_by_points']} points"
             lines.append(f"| {t['figure']} | {_pct(t['target'])} | {_pct(t['measured'])} | {verdict} |")
         lines.append("")
+    lines += group_lines(r) + noise_lines(r)
     lines += ["## Beats not evaluated", ""] + detection_lines(r["detection"], r["split"]) + [""]
+    lines += data_lines(r)
     m, tr, lat = r["model"], r["training"], r["latency"]
     lines += ["## Model and training", "",
               f"- CNN widths {m['widths']}, dense {m['dense']}: {m['params']} parameters (int8 file about "
@@ -298,6 +423,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="report directory (default: reports/<run name>)")
     parser.add_argument("--notes", type=Path, help="Markdown appended to the report")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--noise", action="store_true",
+                        help="also evaluate the MIT-BIH held-out records with nstdb noise (channel 1) at "
+                             + ", ".join(f"{v:g}" for v in EVAL_SNR_DB) + " dB")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="databases, for --noise")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="beat cache, for --noise")
     args = parser.parse_args(argv)
     import tensorflow as tf
 
@@ -305,7 +435,8 @@ def main(argv: list[str] | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     except RuntimeError:  # TF already running in this process (tests, notebooks): keep its threads
         print(f"TensorFlow is already initialised; --threads {args.threads} not applied", file=sys.stderr)
-    report = write_report(args.run, args.out or Path("reports") / args.run.name, args.notes)
+    report = write_report(args.run, args.out or Path("reports") / args.run.name, args.notes,
+                          noise_root=args.data_root if args.noise else None, cache=args.cache)
     h = report["headline"]
     print(f"{report['run']}: accuracy {_pct(h['accuracy'])} %, macro-F1 {_pct(h['macro_f1'])} %"
           + "".join(f", {t['figure']} {_pct(t['measured'])} % ({'met' if t['met'] else 'missed'})"

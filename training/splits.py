@@ -11,6 +11,16 @@
 * ``all`` - train on every record but a few validation patients (for early
   stopping); there is no test set, the validation patients are the held-out
   set.  This is how the shipped models are trained.
+
+When svdb's records are among the data (``ecg-train --databases mitdb
+svdb``), its patients join each side by a fixed rule, set by record number
+before any model was trained on them: of its 58 records in sorted order,
+every fifth from the first is the held-out test group (:data:`SVDB_TEST`,
+12 patients), every fifth from the fourth is validation
+(:data:`SVDB_VALIDATION`, 11), the other 35 train.  Under ``inter`` the
+test group is evaluated beside DS2 (never used for any choice); under
+``all`` it trains too (the shipped models learn from every patient but the
+validation ones).
 """
 
 from __future__ import annotations
@@ -33,6 +43,10 @@ INTER_VALIDATION = ("118", "124", "215", "223")
 #: shipped models stop early on the same patients), plus paced 217 so the
 #: paced class is validated too.
 ALL_VALIDATION = INTER_VALIDATION + ("217",)
+#: svdb's fixed groups (see the module docstring); together they hold 3438 of svdb's 8979 S beats
+#: and 3122 of its 7329 V beats, counted from the reference annotations when the rule was fixed.
+SVDB_TEST = tuple(f"svdb/{r}" for r in "800 806 812 826 843 849 854 864 870 878 886 892".split())
+SVDB_VALIDATION = tuple(f"svdb/{r}" for r in "804 809 824 841 847 852 861 867 873 884 890".split())
 SPLITS = ("intra", "inter", "all")
 INTRA_FRACTIONS = {"train": 0.7, "test": 0.2, "validation": 0.1}
 
@@ -48,14 +62,24 @@ class Split:
     records: dict[str, list[str]]
 
 
+def _svdb(records: list[str] | set[str]) -> list[str]:
+    return sorted(r for r in records if r.startswith("svdb/"))
+
+
 def records_for(split: str, available: list[str]) -> list[str]:
-    """Records a split uses, in order; error if a record it needs is missing."""
+    """Records a split uses, in order; error if a record it needs is missing.
+
+    ``inter`` needs DS1 and DS2 and, if any svdb record is available, every
+    record of svdb's fixed validation and test groups.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
-    wanted = list(DS1 + DS2) if split == "inter" else list(available)
-    missing = sorted(set(wanted) - set(available))
-    if split == "inter" and missing:
+    svdb = _svdb(available)
+    needed = (list(DS1 + DS2) + (list(SVDB_VALIDATION + SVDB_TEST) if svdb else [])) if split == "inter" else []
+    missing = sorted(set(needed) - set(available))
+    if missing:
         raise ValueError(f"split 'inter' needs records {missing}, which are not in the data directory")
+    wanted = list(DS1 + DS2) + svdb if split == "inter" else list(available)
     return sorted(wanted)
 
 
@@ -81,11 +105,15 @@ def make_split(split: str, record_of_beat: np.ndarray, labels: np.ndarray, seed:
         out = {k: np.sort(np.concatenate(v)) if v else np.empty(0, np.int64) for k, v in parts.items()}
         return Split(split, out["train"], out["validation"], out["test"],
                      {"train": present, "validation": present, "test": present})
+    svdb = _svdb(present)
+    svdb_validation = [r for r in svdb if r in SVDB_VALIDATION]
     if split == "inter":
-        groups = {"train": sorted(set(DS1) - set(INTER_VALIDATION)), "validation": sorted(INTER_VALIDATION),
-                  "test": sorted(DS2)}
+        svdb_test = [r for r in svdb if r in SVDB_TEST]
+        svdb_train = sorted(set(svdb) - set(svdb_validation + svdb_test))
+        groups = {"train": sorted(set(DS1) - set(INTER_VALIDATION)) + svdb_train,
+                  "validation": sorted(INTER_VALIDATION) + svdb_validation, "test": sorted(DS2) + svdb_test}
     elif split == "all":
-        validation = sorted(r for r in ALL_VALIDATION if r in present) or present[-1:]
+        validation = sorted(r for r in ALL_VALIDATION if r in present) + svdb_validation or present[-1:]
         groups = {"train": sorted(set(present) - set(validation)), "validation": validation, "test": []}
     else:
         raise ValueError(f"unknown split {split!r}; expected one of {list(SPLITS)}")

@@ -1,6 +1,7 @@
 """Train the beat classifier and write the run directory the converter and the reports read.
 
     ecg-train --scheme seed8 --split intra --out runs/seed8-intra
+    ecg-train --scheme aami5 --split inter --databases mitdb svdb --noise-copies 1 --out runs/aami5-inter-svdb
 
 Writes into ``--out``:
 
@@ -18,7 +19,11 @@ Writes into ``--out``:
   (for ``--split all``, the validation patients), plus ``records`` and
   ``peaks`` to trace each beat back to its record.
 
-Training draws ``--epoch-size`` beats per epoch with class shares
+``--databases`` adds other databases' patients to the split's parts
+(:mod:`training.splits`); ``--noise-copies`` adds noisy copies of every
+training record (recorded electrode noise added before the chain,
+:mod:`training.noise`) to the training beats only.  Training draws
+``--epoch-size`` beats per epoch with class shares
 proportional to ``count ** balance`` and augments a fraction of them;
 the learning rate follows a cosine decay over ``--epochs``; early stopping
 watches the validation macro-F1 (never the test split) and keeps the best
@@ -42,9 +47,11 @@ from gateway.signal.context import CONTEXT_FEATURES, N_CONTEXT
 from gateway.signal.spec import CHAIN_VERSION, IMAGE_SIZE, MODEL_FS, WINDOW_AFTER, WINDOW_BEFORE
 
 from .batches import make_training_sequence, render, to_model_input
-from .dataset import DEFAULT_CACHE, DEFAULT_DATA, RecordBeats, cache_key, list_records, load_records, summarize
+from .dataset import (DATA_ROOT, DATABASES, DEFAULT_CACHE, RecordBeats, cache_key, database_records, load_records,
+                      parse_record_id, summarize)
 from .labels import SCHEMES, get_scheme
 from .metrics import figures
+from .noise import NOISE_KINDS, TRAIN_CHANNEL, TRAIN_SNR_DB, training_noise
 from .model import DEFAULT_DENSE, DEFAULT_WIDTHS, build_model, macs
 from .prior import choose_tau, fold_into_model, log_offsets
 from .splits import SPLITS, make_split, records_for
@@ -118,6 +125,20 @@ def make_callbacks(val_images: np.ndarray, val_context: np.ndarray, val_labels: 
             TimeBudget()]
 
 
+def noisy_copies(args: argparse.Namespace, train_records: list[str]) -> dict[str, RecordBeats]:
+    """``args.noise_copies`` noisy copies of each training record (training.noise), keyed by beats_key.
+
+    Refused for the ``intra`` split: its test beats come from the same
+    records, and their noisy twins would be trained on.
+    """
+    if args.split == "intra":
+        raise ValueError("--noise-copies needs a split by patient (inter or all): under intra the noisy copy "
+                         "of a test beat would be a training beat")
+    names = [r for r in train_records for _ in range(args.noise_copies)]
+    specs = [spec for r in train_records for spec in training_noise(r, args.noise_copies, args.seed)]
+    return load_records(args.data_root, names, args.cache, noise=specs)
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run one training as configured by the command-line arguments; returns meta.json's content."""
     import keras
@@ -133,8 +154,8 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    available = args.records or list_records(args.data)
-    beats = load_records(args.data, records_for(args.split, available), args.cache)
+    available = args.records or database_records(args.data_root, args.databases)
+    beats = load_records(args.data_root, records_for(args.split, available), args.cache)
     data = pool(beats)
     labels = scheme.encode(data.symbols)
     split = make_split(args.split, data.records, labels, args.seed)
@@ -142,11 +163,22 @@ def train(args: argparse.Namespace) -> dict:
     for part in ("train", "validation"):
         if getattr(split, part).size == 0:
             raise ValueError(f"split {args.split!r} left no {part} beats with labels of scheme {scheme.name}")
+    train_windows, train_context, train_labels = (data.windows[split.train], data.context[split.train],
+                                                  labels[split.train])
+    noisy = noisy_copies(args, split.records["train"]) if args.noise_copies else {}
+    if noisy:
+        extra = pool(noisy)
+        extra_labels = scheme.encode(extra.symbols)
+        keep = extra_labels >= 0
+        train_windows = np.concatenate([train_windows, extra.windows[keep]])
+        train_context = np.concatenate([train_context, extra.context[keep]])
+        train_labels = np.concatenate([train_labels, extra_labels[keep]])
 
-    print(f"{args.split} split, scheme {scheme.name}: train {split.train.size}, "
-          f"validation {split.validation.size}, test {split.test.size} beats", flush=True)
+    print(f"{args.split} split, scheme {scheme.name}: train {split.train.size} "
+          f"(+ {train_labels.size - split.train.size} in noisy copies), validation {split.validation.size}, "
+          f"test {split.test.size} beats", flush=True)
     val_images, val_context = render(data.windows[split.validation]), data.context[split.validation]
-    sequence = make_training_sequence(data.windows[split.train], data.context[split.train], labels[split.train],
+    sequence = make_training_sequence(train_windows, train_context, train_labels,
                                       epoch_size=args.epoch_size, batch_size=args.batch_size,
                                       balance=args.balance, augment_fraction=args.augment, seed=args.seed,
                                       stretch=not args.no_stretch)
@@ -162,7 +194,7 @@ def train(args: argparse.Namespace) -> dict:
     history = model.fit(sequence, epochs=args.epochs, callbacks=callbacks,
                         verbose=1 if sys.stdout.isatty() else 2)
     train_seconds = time.monotonic() - start
-    train_counts = np.bincount(labels[split.train], minlength=len(scheme.classes))
+    train_counts = np.bincount(train_labels, minlength=len(scheme.classes))
     tau, tau_scores = choose_tau(predict(model, val_images, val_context), labels[split.validation], train_counts,
                                  args.balance, scheme.classes)
     offsets = log_offsets(train_counts, args.balance, tau)
@@ -188,6 +220,7 @@ def train(args: argparse.Namespace) -> dict:
         "label_members": {c: list(scheme.members[c]) for c in scheme.classes},
         "split": args.split,
         "heldout": "validation" if args.split == "all" else "test",
+        "databases": sorted({parse_record_id(r)[0] for r in data.records.tolist()}),
         "records": split.records,
         "beats": {"train": int(split.train.size), "validation": int(split.validation.size),
                   "test": int(split.test.size)},
@@ -215,6 +248,10 @@ def train(args: argparse.Namespace) -> dict:
                      "seed": args.seed, "threads": args.threads, "seconds": round(train_seconds, 1),
                      "prior_tau": tau, "prior_tau_val_macro_f1": {str(t): v for t, v in tau_scores.items()},
                      "prior_logit_offsets": [float(v) for v in offsets]},
+        "noise": {"copies_per_training_record": args.noise_copies, "kinds": list(NOISE_KINDS),
+                  "channel": TRAIN_CHANNEL, "snr_db": list(TRAIN_SNR_DB),
+                  "beats": int(train_labels.size - split.train.size),
+                  "copies": summarize(noisy, scheme.name) if noisy else None},
         "dataset": {"per_record": {r: b.stats for r, b in beats.items()},
                     "heldout_records": summarize({r: beats[r] for r in sorted(set(data.records[heldout]))},
                                                  scheme.name)},
@@ -234,9 +271,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scheme", choices=sorted(SCHEMES), required=True)
     parser.add_argument("--split", choices=SPLITS, required=True)
     parser.add_argument("--out", type=Path, required=True, help="run directory, e.g. runs/seed8-intra")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MIT-BIH directory (default: %(default)s)")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT,
+                        help="directory with one WFDB directory per database (default: %(default)s)")
+    parser.add_argument("--databases", nargs="+", choices=DATABASES, default=["mitdb"],
+                        help="beat-labelled databases to use (their patients join the split's parts, "
+                             "see training.splits)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--records", nargs="*", help="only these records (default: all the split needs)")
+    parser.add_argument("--records", nargs="*",
+                        help="only these record ids, e.g. 100 svdb/800 (default: all the split needs)")
+    parser.add_argument("--noise-copies", type=int, default=0,
+                        help="noisy copies of each training record added to the training beats (nstdb bw/ma, "
+                             "channel 0, 6-24 dB; training.noise)")
     parser.add_argument("--epochs", type=int, default=12, help="planned epochs (the LR decays over them)")
     parser.add_argument("--epoch-size", type=int, default=30000, help="beats drawn per epoch")
     parser.add_argument("--batch-size", type=int, default=128)
