@@ -39,6 +39,13 @@ ends the segment: the chain is flushed and reset, so no beat window, RR
 interval (of the alert policy or of the context features) or rhythm window
 spans the discontinuity.  After a gap the sample
 clock is re-anchored on the arrival time of the next frame.
+
+**Clock correction.**  The timeline measures the device's true sample rate
+from the arrival times of its frames (:class:`gateway.timeline.RateEstimator`);
+once it is measurably off the declared rate, the conditioner resamples from
+the measured rate (retuned at the sample where the timeline changes it), so
+RR intervals and heart rates are in the patient's time.  The status reports
+``rate_estimate_hz`` and ``rate_correction`` beside ``rate_error``.
 """
 
 from __future__ import annotations
@@ -129,8 +136,6 @@ class StreamProcessor:
                                  flag_authoritative=stream.reports_lead_off)
         self.policy = AlertPolicy(config.alerts, MODEL_FS)
         self._keep = max(int(round(config.strip.seconds * MODEL_FS)), WINDOW_BEFORE + WINDOW_AFTER)
-        #: seconds from a sample's arrival to the classification of a beat peaking at it (at most)
-        self.delay_s = (config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS)
         self._clock = Timeline(stream.fs, self.start_time)
         # raw samples waiting for a whole lead-check block
         self._raw = np.empty(0, dtype=np.int64)
@@ -155,6 +160,11 @@ class StreamProcessor:
         self.gaps = 0
         self.bad_frames = 0
 
+    @property
+    def delay_s(self) -> float:
+        """Seconds from a sample's arrival to the classification of a beat peaking at it (at most)."""
+        return self.config.lead.block_s + self._conditioner.delay / MODEL_FS + WINDOW_AFTER / MODEL_FS
+
     # ----------------------------------------------------------- interface
     def feed(self, samples: np.ndarray, now: float, lead_off: bool = False) -> list[Event]:
         """Consecutive ADC counts as received at ``now`` (``lead_off``: the frame's lead-off flag)."""
@@ -164,7 +174,8 @@ class StreamProcessor:
         if self._lost:
             self._lost = False
             out += self._alerts(self.policy.signal_back(self._clock.now()), now)
-        self._clock.arrive(x.size, now)
+        if self._clock.arrive(x.size, now):  # the device's clock is corrected from the next sample on
+            self._conditioner.retune(self._clock.rate)
         self._last_now = float(now)
         self._stalled = False
         if x.size == 0:
@@ -243,7 +254,13 @@ class StreamProcessor:
                    "episodes": {kind: {"start": self._clock.time_of(e["start"]), "bouts": e["bouts"],
                                        "ending": e["ending"]} for kind, e in self.policy.ledger.episodes().items()},
                    "lag_s": None if last is None else round(float(now) - last, 3),
-                   "rate_error": self._clock.rate_error(now, self._raw.size), **extra})
+                   "rate_error": self._clock.rate_error(now, self._raw.size), **self._clock_status(), **extra})
+
+    def _clock_status(self) -> dict:
+        """The device's measured rate (Hz, None until measured) and the correction applied (0.0: none)."""
+        estimate = self._clock.estimator.estimate
+        return {"rate_estimate_hz": None if estimate is None else round(estimate, 3),
+                "rate_correction": round(self._clock.correction, 5)}
 
     def note_bad_frame(self) -> None:
         """The adapter dropped a malformed frame of this device (counted in the status)."""

@@ -24,8 +24,12 @@ def synthetic_ecg(r_times: np.ndarray, duration: float, fs: int = MODEL_FS, seed
         rr = r_times[i] - r_times[i - 1] if i else 0.8
         waves = WAVES + ((0.3 * np.sqrt(min(rr, 2.0)), 0.3, 0.05),)
         for offset, amp, width in waves:
-            near = np.abs(t - r - offset) < 5 * width
-            y[near] += amp * np.exp(-0.5 * ((t[near] - r - offset) / width) ** 2)
+            # only the samples near the wave are looked at (the same samples as over the whole record)
+            lo = max(int(np.floor((r + offset - 5 * width) * fs)) - 2, 0)
+            hi = max(int(np.ceil((r + offset + 5 * width) * fs)) + 3, lo)
+            tt, yy = t[lo:hi], y[lo:hi]
+            near = np.abs(tt - r - offset) < 5 * width
+            yy[near] += amp * np.exp(-0.5 * ((tt[near] - r - offset) / width) ** 2)
     return y + np.random.default_rng(seed).normal(0, 0.01, t.size)
 
 

@@ -3,7 +3,8 @@
 Each scenario streams the normal-rhythm excerpt e100 (60 s) through the
 stream processor with the arrival times the fault would give, ticking once
 a second like the service, and checks that the fault is reported (gaps,
-``rate_error`` on the status), that it raises no arrhythmia alert, and
+``rate_error`` on the status; its correction is specified in
+test_clock.py), that it raises no arrhythmia alert, and
 that beats resume.  The classifier answers with e100's reference labels, so
 any alert would come from the discontinuity itself.  One scenario runs over
 real WebSocket connections (the TCP connection dropped without a close
@@ -150,7 +151,12 @@ def test_a_stall_the_device_reports_with_a_sequence_jump_restarts_cleanly(e100):
 
 @pytest.mark.parametrize("drift", [0.02, -0.02])
 def test_a_device_clock_off_by_two_percent_is_reported_and_raises_no_alert(e100, drift):
-    """Frames of 36 samples arrive every 0.1 s / (1 + drift): the status says how far off the clock is."""
+    """Frames of 36 samples arrive every 0.1 s / (1 + drift): the status says how far off the clock is.
+
+    The excerpt (60 s) is about as long as the rate estimator needs for its first estimate, so
+    the correction (``rate_correction``, specified in test_clock.py) starts at the very end if
+    at all: the beats before it are those of the undisturbed run, and none is lost or added.
+    """
     counts, classifier = e100
     reference = undisturbed(counts, classifier)
     device = Device(classifier)
@@ -160,7 +166,13 @@ def test_a_device_clock_off_by_two_percent_is_reported_and_raises_no_alert(e100,
     assert reported and all(abs(r - drift) < 0.005 for r in reported), reported
     device.close(T0 + len(frames_of(counts)) * period)
     assert device.alerts() == []
-    assert [(b.sample, b.label) for b in device.beats()] == [(b.sample, b.label) for b in reference.beats()]
+    corrected = [s for s in device.statuses() if s.extra["rate_correction"]]
+    assert all(s.extra["rate_correction"] == pytest.approx(drift, abs=1e-3) for s in corrected)
+    since = min((s.time for s in corrected), default=float("inf")) - 2.0  # the last status before it came
+    beats = device.beats()
+    assert [b.label for b in beats] == [b.label for b in reference.beats()]
+    assert [(b.sample, b.label) for b in beats if b.time < since] == \
+        [(b.sample, b.label) for b, mine in zip(reference.beats(), beats) if mine.time < since]
 
 
 def test_an_accurate_clock_reports_no_rate_error(e100):
