@@ -30,7 +30,37 @@ from ..errors import check_rate
 from .stream import lowpass_taps
 
 
-class Resampler:
+class _StreamInput:
+    """The input side both resamplers share: a buffer of the inputs later outputs still need.
+
+    A subclass sets ``_lead`` (how far back its first output reaches, so the
+    first value is extended that far) and ``_emit(n_avail)``, which computes
+    the outputs that inputs up to ``n_avail`` make final and trims the buffer.
+    """
+
+    _lead: int
+    _buf: np.ndarray
+    _buf_start: int
+    _n_in: int
+    _last: float
+
+    def _emit(self, n_avail: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Feed input samples; return the output samples that became final."""
+        if x.size == 0:
+            return np.empty(0)
+        if self._n_in == 0:  # extend the first value backwards
+            self._buf = np.full(self._lead, float(x[0]))
+            self._buf_start = -self._lead
+        self._buf = np.concatenate([self._buf, x])
+        self._n_in += x.size
+        self._last = float(x[-1])
+        return self._emit(self._n_in)
+
+
+class Resampler(_StreamInput):
     """Stream resampler ``fs_in`` -> ``fs_out``; output ``m`` is at time ``m / fs_out``."""
 
     def __init__(self, fs_in: int, fs_out: int):
@@ -43,6 +73,7 @@ class Resampler:
         h = lowpass_taps(2 * half_len + 1, 1.0 / max_rate, np.kaiser(2 * half_len + 1, 5.0)) * self.up
         self._centre = half_len
         self._ntaps = -(-h.size // self.up)  # taps per polyphase branch
+        self._lead = self._ntaps
         padded = np.zeros(self._ntaps * self.up)
         padded[: h.size] = h
         # branch p holds h[p], h[p + up], h[p + 2 up], ...
@@ -77,18 +108,6 @@ class Resampler:
         self._buf = self._buf[drop:]
         self._buf_start += drop
         return y
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed input samples; return the output samples that became final."""
-        if x.size == 0:
-            return np.empty(0)
-        if self._n_in == 0:  # extend the first value backwards
-            self._buf = np.full(self._ntaps, x[0])
-            self._buf_start = -self._ntaps
-        self._buf = np.concatenate([self._buf, x])
-        self._n_in += x.size
-        self._last = float(x[-1])
-        return self._emit(self._n_in)
 
     def flush(self) -> np.ndarray:
         """Finish the stream: extend the last value and return the remaining outputs."""
@@ -139,7 +158,7 @@ def _phase_table(fs_in: int, fs_out: int) -> tuple[np.ndarray, ...]:
     return _PHASES[key]
 
 
-class VariableResampler:
+class VariableResampler(_StreamInput):
     """Stream resampler from a device whose true rate (``rate``, Hz, any float) may be retuned while streaming.
 
     Output ``m`` is at time ``m / fs_out`` of the device's own time line,
@@ -156,6 +175,7 @@ class VariableResampler:
         self.fs_out = check_rate(fs_out, "output sample rate")
         self._fc = min(1.0, self.fs_out / self.fs_in)  # cut-off, in units of the input Nyquist frequency
         self._half = int(np.ceil(ZERO_CROSSINGS / self._fc))
+        self._lead = self._half
         #: input samples each side of an output that it rests on
         self.half = self._half
         self._offsets = np.arange(-self._half + 1, self._half + 1)  # taps, relative to floor(position)
@@ -249,18 +269,6 @@ class VariableResampler:
         self._buf = self._buf[drop:]
         self._buf_start += drop
         return y
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed input samples; return the output samples that became final."""
-        if x.size == 0:
-            return np.empty(0)
-        if self._n_in == 0:  # extend the first value backwards
-            self._buf = np.full(self._half, float(x[0]))
-            self._buf_start = -self._half
-        self._buf = np.concatenate([self._buf, x])
-        self._n_in += x.size
-        self._last = float(x[-1])
-        return self._emit(self._n_in)
 
     def flush(self) -> np.ndarray:
         """Finish the stream: extend the last value, return the outputs before the end of the input."""
