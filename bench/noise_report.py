@@ -83,7 +83,7 @@ def target_table(runs: list, quiet: set[str]) -> list[str]:
             w = per_30min(worst)
             base = (f"; clean records: mean {np.mean([per_30min(r) for r in clean]):.2f}, worst "
                     f"{max(per_30min(r) for r in clean):.2f}") if clean else ""
-            lines.append(f"| {snr:g} dB: at most {most:g} critical alert per 30 min on a record without ventricular "
+            lines.append(f"| {snr:g} dB: at most {most:g} critical alert{'' if most == 1 else 's'} per 30 min on a record without ventricular "
                          f"runs or VF (every record x noise) | worst {w:.2f} ({worst.critical()} in "
                          f"{worst.hours * 60:.0f} min: {worst.record}, {worst.noise}); "
                          f"mean {np.mean([per_30min(r) for r in calm]):.2f}{base} | {most - w:+.2f} | "
