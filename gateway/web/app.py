@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from pathlib import Path
@@ -125,10 +126,13 @@ class Console:
     async def login_form(self, request: web.Request) -> web.Response:
         if request[USER] is not None:
             raise web.HTTPSeeOther("/")
-        return self._login_page("")
+        return self._login_page(request, "")
 
-    def _login_page(self, message: str, status: int = 200) -> web.Response:
-        token = secrets.token_urlsafe(24)
+    def _login_page(self, request: web.Request, message: str, status: int = 200) -> web.Response:
+        # one token per browser until it logs in: a second tab (or the favicon's redirect) keeps the first form valid
+        token = request.cookies.get(LOGIN_COOKIE) or ""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{32}", token):
+            token = secrets.token_urlsafe(24)
         response = self._page(pages.login_page(token, message), status)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=self.secure, path="/login")
         return response
@@ -136,18 +140,18 @@ class Console:
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         if not self._same_origin(request) or not same(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-            return self._login_page("The login form has expired; try again.", 403)
+            return self._login_page(request, "The login form has expired; try again.", 403)
         name, password = str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024]
         address = request.remote or "?"
         now = self.clock()
         wait = self.limiter.retry_after(name, address, now)
         if wait > 0:
             log.warning("login of %r from %s refused: too many failed attempts", name, address)
-            return self._login_page(f"Too many failed logins; try again in {int(wait) + 1} s.", 429)
+            return self._login_page(request, f"Too many failed logins; try again in {int(wait) + 1} s.", 429)
         if not await asyncio.to_thread(verify, self.store, name, password):
             self.limiter.failed(name, address, now)
             log.warning("failed login of %r from %s", name, address)
-            return self._login_page("Wrong user name or password.", 401)
+            return self._login_page(request, "Wrong user name or password.", 401)
         self.limiter.succeeded(name)
         log.info("%s logged in from %s", name, address)
         response = web.HTTPSeeOther("/")
