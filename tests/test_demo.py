@@ -20,5 +20,6 @@ def test_the_demo_starts_everything_streams_the_excerpt_and_stops_cleanly(tmp_pa
     out = run.stdout
     assert run.returncode == 0, out + run.stderr
     for step in ("Mosquitto on 127.0.0.1:", "ecg-gateway ready on ws://127.0.0.1:", "ecg-alerts: subscribed to",
-                 "sent 1200 frames, 43200 samples", "closed with 1000", "ecg-gateway exited with 0"):
+                 "sent 1200 frames, 43200 samples", "closed with 1000", "ecg-gateway exited with 0",
+                 "ecg-web console on http://127.0.0.1:", "(log in as 'demo', password", "ecg-web exited with 0"):
         assert step in out, f"missing {step!r} in:\n{out}"
