@@ -7,7 +7,8 @@ ventricular run of the MIT-BIH excerpt e233 arriving with its strip;
 acknowledging it in one session and seeing who did it in another; the
 history still there after the console restarts; a patient of another
 caregiver refused; a record uploaded and its report shown, a bad file
-refused in one line.  ``ECG_SCREENSHOTS=docs`` also saves a screenshot of
+refused in one line; the beat clusters of the gateway's recording of the
+patient labelled on the calibration page.  ``ECG_SCREENSHOTS=docs`` also saves a screenshot of
 each page as ``docs/console-*.png`` (the ones in the README and docs/console.md).
 """
 
@@ -65,7 +66,9 @@ def system(tmp_path_factory):
                                                    "mqtt": {"trace": True, "beat_stream": True},
                                                    "processor": {"status_every_s": 2.0}})
     gateway = GatewayProcess(config, work / "gateway.log")
-    console = ConsoleProcess(write_console_config(work / "web.toml", mqtt_port=broker.port, state_dir=work / "web"),
+    console = ConsoleProcess(write_console_config(work / "web.toml", mqtt_port=broker.port, state_dir=work / "web",
+                                                  sections={"": {"recordings_dir": str(work / "gw" / "recordings"),
+                                                                 "adaptation_dir": str(work / "adaptations")}}),
                              work / "web.log")
     console.add_user("nurse", "correct horse", ["p1"])
     console.add_user("doctor", "battery staple", ["p1"])
@@ -219,3 +222,16 @@ def test_a_caregivers_day_in_the_browser(system, browsers, tmp_path):
     nurse.find_element(By.CSS_SELECTOR, "form.upload button").click()
     error = until(nurse, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"), timeout=60, what="the error")[0].text
     assert "not-an-ecg.csv" in error and "\n" not in error
+
+    # calibration: the beat clusters of the gateway's own recording of the patient, labelled
+    nurse.get(base + "calibration/p1")
+    shot(nurse, "calibration")
+    nurse.execute_script("arguments[0].value = '40'", nurse.find_element(By.NAME, "to"))
+    nurse.find_element(By.CSS_SELECTOR, "form.upload button").click()
+    shown = until(nurse, lambda d: d.find_elements(By.CSS_SELECTOR, "li.cluster svg, .error"), timeout=60,
+                  what="the clusters")
+    assert shown[0].tag_name == "svg", shown[0].text
+    shot(nurse, "clusters")
+    nurse.find_element(By.CSS_SELECTOR, "form.labels button").click()
+    result = until(nurse, lambda d: d.find_elements(By.CSS_SELECTOR, ".result, .error"), timeout=120)[0].text
+    assert "wrote labels/" in result and ".cal:" in result, result

@@ -67,6 +67,24 @@ def choose_input(names: list[str], rate: str | None) -> tuple[str, list[str]]:
     raise AnalysisError("expected a WFDB record (.hea + .dat), an .edf or a .csv file")
 
 
+async def run_tool(command: list[str], cwd: Path, what: str, timeout: float = TIMEOUT_S) -> str:
+    """Run one of the project's commands; its last line of output, or its last error line as AnalysisError."""
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE, cwd=cwd)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AnalysisError(f"{what} took longer than {timeout:g} s") from None
+    if process.returncode != 0:
+        lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
+        message = lines[-1] if lines else f"{Path(command[0]).name} exited with {process.returncode}"
+        raise AnalysisError(message.replace(str(cwd) + "/", ""))
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 class Analyses:
     def __init__(self, state_dir: str | Path):
         self.root = Path(state_dir) / "analysis"
@@ -88,20 +106,8 @@ class Analyses:
         out = folder / "report.html"
         command = [sys.executable, "-m", "gateway.tools.analyze", str(folder / target), "--report", str(out), *extra]
         async with self._one_at_a_time:
-            process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
-                                                           stderr=asyncio.subprocess.PIPE, cwd=folder)
-            try:
-                stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
-            except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
-                raise AnalysisError(f"the report took longer than {TIMEOUT_S:g} s") from None
-        if process.returncode != 0 or not out.is_file():
-            lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
-            message = lines[-1] if lines else f"ecg-analyze exited with {process.returncode}"
-            raise AnalysisError(message.replace(str(folder) + "/", ""))
-        summary = stdout.decode(errors="replace").strip().splitlines()[-1:]
-        summary_text = (summary[0] if summary else "").replace(str(out), "the report")
+            summary = await run_tool(command, folder, "the report")
+        summary_text = summary.replace(str(out), "the report")
         (folder / "owner.json").write_text(json.dumps({"user": user, "name": Path(target).name,
                                                        "summary": summary_text}))
         return Report(token, Path(target).name, summary_text, out)

@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 from . import pages
 from .analysis import AnalysisError, Analyses, safe_name
 from .auth import LoginLimiter, Sessions, same, verify
+from .calibration import Calibrations, recordings
 from .config import ConsoleConfig
 from .live import Client, Live
 from .store import Store
@@ -35,6 +36,8 @@ LOGIN_COOKIE = "ecg_login"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+#: the labels a clinician gives a cluster (MIT-BIH codes, as gateway.tools.clusters writes them)
+LABELS = ("N", "A", "V", "F", "Q")
 USER = web.RequestKey("user", object)  # str | None
 CSRF = web.RequestKey("csrf", object)
 PATIENTS = web.RequestKey("patients", frozenset)
@@ -51,6 +54,7 @@ class Console:
         s = config.security
         self.limiter = LoginLimiter(s.login_window_s, s.max_failures_per_account, s.max_failures_per_address)
         self.analyses = Analyses(config.state_dir)
+        self.calibrations = Calibrations(config.state_dir, config.recordings_dir, config.adaptation_dir)
         self.secure = config.http.tls is not None or config.http.secure_cookie
 
     def app(self) -> web.Application:
@@ -68,6 +72,10 @@ class Console:
         app.router.add_post("/analysis", self.analysis)
         app.router.add_get("/report/{token}", self.report)
         app.router.add_get("/report/{token}/file", self.report_file)
+        app.router.add_get("/calibration/{patient}", self.calibration_form)
+        app.router.add_post("/calibration/{patient}", self.calibration)
+        app.router.add_get("/calibration/{patient}/{token}", self.clusters)
+        app.router.add_post("/calibration/{patient}/{token}", self.fit)
         app.router.add_static("/static", Path(__file__).parent / "static")
         return app
 
@@ -259,3 +267,48 @@ class Console:
         response = web.FileResponse(report.path, headers={"Content-Type": "text/html; charset=utf-8",
                                                           "Content-Security-Policy": REPORT_CSP})
         return response
+
+    # -- calibration -------------------------------------------------------------------------------
+    async def calibration_form(self, request: web.Request, message: str = "", status: int = 200) -> web.Response:
+        patient = self._patient_of(request, request.match_info["patient"])
+        return self._page(pages.calibration_page(request[USER], request[CSRF], patient,
+                                                 recordings(self.config.recordings_dir, patient), message), status)
+
+    async def calibration(self, request: web.Request) -> web.Response:
+        patient = self._patient_of(request, request.match_info["patient"])
+        form = request[FORM]
+        try:
+            start, stop = float(form.get("from", "")), float(form.get("to", ""))
+        except ValueError:
+            return await self.calibration_form(request, "From and To are seconds into the recording.", 400)
+        try:
+            token = await self.calibrations.cluster(request[USER], patient, str(form.get("record", "")), start, stop)
+        except AnalysisError as e:
+            return await self.calibration_form(request, str(e), 400)
+        raise web.HTTPSeeOther(f"/calibration/{patient}/{token}")
+
+    def _calibration_of(self, request: web.Request) -> tuple[str, str, dict]:
+        patient = self._patient_of(request, request.match_info["patient"])
+        token = request.match_info["token"]
+        found = self.calibrations.find(token, request[USER], patient)
+        if found is None:
+            raise web.HTTPNotFound()
+        return patient, token, found
+
+    async def clusters(self, request: web.Request) -> web.Response:
+        patient, token, found = self._calibration_of(request)
+        return self._page(pages.clusters_page(request[USER], request[CSRF], patient, token, found, LABELS))
+
+    async def fit(self, request: web.Request) -> web.Response:
+        patient, token, found = self._calibration_of(request)
+        form = request[FORM]
+        labels = {c["id"]: str(form.get(f"label-{c['id']}", "-")) for c in found["clusters"]}
+        labels = {k: v if v in LABELS else "-" for k, v in labels.items()}
+        try:
+            result = await self.calibrations.fit(token, patient, found, labels)
+        except AnalysisError as e:
+            return self._page(pages.clusters_page(request[USER], request[CSRF], patient, token, found, LABELS,
+                                                  error=str(e)), 400)
+        log.info("%s calibrated %s: %s", request[USER], patient, result)
+        return self._page(pages.clusters_page(request[USER], request[CSRF], patient, token, found, LABELS,
+                                              result=result))

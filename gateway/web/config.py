@@ -56,6 +56,7 @@ class ConsoleConfig:
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     state_dir: str = field(default="/var/lib/ecg-web", metadata={"path": True})  # console.db, reports
     recordings_dir: str = field(default="", metadata={"path": True})  # the gateway's recordings, when on this machine
+    adaptation_dir: str = field(default="", metadata={"path": True})  # where ecg-adapt writes <patient>.npz
 
     @property
     def client_id(self) -> str:
