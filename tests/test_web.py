@@ -249,3 +249,42 @@ def test_an_unacknowledged_critical_alert_is_announced_again_every_renotify_s_un
     store.add_ack(Ack("a1", "p1", "nurse", clock(), "c"))
     clock.t += config.alerting.renotify_s
     assert live.announce_due() == []
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+WEB_EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "web.example.toml"
+
+
+def test_the_console_example_config_loads_and_shows_every_key():
+    import dataclasses
+
+    from gateway.web.config import load_console_config
+
+    config = load_console_config(WEB_EXAMPLE)
+    assert (config.http.port, config.mqtt.username, config.alerting.renotify_s) == (8080, "web-console", 120.0)
+    text = WEB_EXAMPLE.read_text()
+
+    def keys(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                yield from keys(type(default), f"{prefix}{f.name}.")
+            elif f.name not in ("tls",):
+                yield prefix, f.name
+
+    for section, name in keys(ConsoleConfig):
+        assert re.search(rf"^#? ?{name}(_file)? =", text, re.M), f"{section}{name} is not in deploy/web.example.toml"
+
+
+def test_a_mistake_in_the_console_config_names_its_key(tmp_path):
+    from gateway.service.typed_config import ConfigError
+    from gateway.web.config import load_console_config
+
+    bad = tmp_path / "web.toml"
+    bad.write_text('[http]\nport = "x"\n')
+    with pytest.raises(ConfigError, match=r'^http\.port: expected an integer 0\.\.65535, got "x"$'):
+        load_console_config(bad)
+    bad.write_text('[security]\nmax_failures = 3\n')
+    with pytest.raises(ConfigError, match=r"^security\.max_failures: unknown key"):
+        load_console_config(bad)
