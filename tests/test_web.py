@@ -251,6 +251,30 @@ def test_an_unacknowledged_critical_alert_is_announced_again_every_renotify_s_un
     assert live.announce_due() == []
 
 
+def test_an_upload_over_the_limit_or_of_an_unknown_kind_is_refused_in_one_line(setup):
+    import dataclasses
+
+    config, store, live, clock = setup
+    small = dataclasses.replace(config, http=dataclasses.replace(config.http, max_upload_mb=0.01))
+
+    async def scenario(client, live, store, clock):
+        await login(client)
+        csrf = csrf_of(await (await client.get("/analysis")).text())
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("file", b"0" * 20_000, filename="big.csv")
+        r = await client.post("/analysis", data=form)
+        assert r.status == 413 and "larger than 0.01 MB" in await r.text()
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("file", b"x", filename="record.dat")
+        r = await client.post("/analysis", data=form)
+        assert r.status == 400 and "needs its .hea header too" in await r.text()
+        assert not any((Path(config.state_dir) / "analysis").iterdir())  # nothing left behind
+
+    run((small, store, live, clock), scenario)
+
+
 # -- configuration --------------------------------------------------------------------------------
 
 WEB_EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "web.example.toml"

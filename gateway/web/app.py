@@ -11,6 +11,7 @@ framing) and ``Cache-Control: no-store``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -217,7 +218,10 @@ class Console:
                                 "patients": {p: self.live.summary(p) for p in sorted(client.patients)}})
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    wanted = message.json().get("watch") if message.data.startswith("{") else None
+                    try:
+                        wanted = json.loads(message.data).get("watch")
+                    except (ValueError, AttributeError):  # not a {"watch": patient} object: ignored
+                        continue
                     client.watching = wanted if wanted in client.patients else None
         finally:
             self.live.clients.discard(client)
