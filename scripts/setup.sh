@@ -3,13 +3,17 @@
 # system packages (apt), then the virtual environment at .venv with the
 # project installed editable.  Usage: scripts/setup.sh [EXTRAS]
 #   EXTRAS  comma-separated pip extras; default "litert,systemd" (the Pi's
-#           runtime set, no TensorFlow); the tests use "dev,train,litert,systemd".
+#           runtime set, no TensorFlow); the tests use "dev,train,litert,systemd"
+#           ("dev" also installs chromium and chromium-driver for the browser tests;
+#           "web" is the console's own set, aiohttp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-litert,systemd}"
 
 apt_packages=(python3-venv python3-dev build-essential pkg-config libsystemd-dev
               mosquitto mosquitto-clients systemd openssl g++)
+# the console's browser tests (tests/test_browser.py) drive Debian's headless Chromium
+[[ ",$extras," == *",dev,"* ]] && apt_packages+=(chromium chromium-driver)
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${apt_packages[@]}"; do

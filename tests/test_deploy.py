@@ -183,7 +183,8 @@ def test_install_refuses_a_root_without_account_files(tmp_path):
 
 # ------------------------------------------------------------------ Mosquitto ACLs
 
-USERS = {"gw-home-p0001": "gw1-pw", "gw-home-p0002": "gw2-pw", "cg-alice": "alice-pw", "cg-careteam": "team-pw"}
+USERS = {"gw-home-p0001": "gw1-pw", "gw-home-p0002": "gw2-pw", "cg-alice": "alice-pw", "cg-careteam": "team-pw",
+         "web-console": "console-pw"}
 
 
 class Broker:
@@ -360,6 +361,28 @@ def test_a_caregiver_reads_only_the_patients_they_follow(connect):
     gw1.publish("ecg/p0001/status", "marker")
     team.wait_for("ecg/p0001/status", "marker")
     assert ("ecg/p0001/alert", b"forged by alice") not in team.received
+
+
+@needs_mosquitto
+def test_the_console_reads_every_patient_and_writes_only_acknowledgements(connect):
+    console, alice = connect("web-console"), connect("cg-alice")
+    console.subscribe("ecg/#")
+    alice.subscribe("ecg/#")
+    gw1, gw2 = connect("gw-home-p0001"), connect("gw-home-p0002")
+    for kind in ("alert", "status", "availability", "beat", "trace"):
+        gw2.publish(f"ecg/p0002/{kind}", f"p2 {kind}")
+    gw1.publish("ecg/_gateway/gw-home-p0001/availability", "online")
+    for kind in ("alert", "status", "availability", "beat", "trace"):
+        console.wait_for(f"ecg/p0002/{kind}", f"p2 {kind}")
+    console.wait_for("ecg/_gateway/gw-home-p0001/availability", "online")
+    # its acknowledgements reach the caregivers (and Home Assistant); it cannot forge anything else
+    console.publish("ecg/p0001/alert", "forged by the console")
+    console.publish("ecg/p0001/status", "forged by the console")
+    console.publish("ecg/p0001/ack", '{"alert_id": "a1", "by": "nurse"}')
+    alice.wait_for("ecg/p0001/ack", '{"alert_id": "a1", "by": "nurse"}')
+    gw1.publish("ecg/p0001/status", "marker")
+    alice.wait_for("ecg/p0001/status", "marker")
+    assert not any(payload == b"forged by the console" for _, payload in alice.received)
 
 
 @needs_mosquitto

@@ -186,3 +186,19 @@ def test_the_beat_stream_is_off_by_default_and_qos0_when_on(mosquitto, subscribe
     asyncio.run(scenario(True, "on"))
     msg = sub.get(topic="ecg/p1/beat")
     assert msg.qos == 0 and json.loads(msg.payload)["label"] == "N"
+
+
+def test_trace_frames_go_out_at_qos0_unretained_on_the_trace_topic(mosquitto, subscribe, tmp_path):
+    sub = subscribe(["ecg/p1/trace"])
+
+    async def scenario():
+        pub = make_publisher(mosquitto, tmp_path / "state")
+        pub.start()
+        await until(lambda: pub.connected)
+        pub.publish_trace("p1", b'{"t": 1.0, "hz": 120, "uv": [1, 2]}')
+        await asyncio.sleep(0.3)
+        await pub.stop(5)
+
+    asyncio.run(scenario())
+    msg = sub.get(topic="ecg/p1/trace")
+    assert (msg.qos, msg.retain, json.loads(msg.payload)["uv"]) == (0, False, [1, 2])

@@ -40,6 +40,7 @@ from .recorder import make_recorder
 from .server import IngestServer
 from .systemd import Notifier
 from .topics import Topics
+from .trace import TraceTap
 
 log = logging.getLogger("gateway.service.main")
 
@@ -82,7 +83,21 @@ class Gateway:
         stream = DeviceStream(params.device_id, device.patient, params.rate, params.bits, params.lead_off,
                               gain=device.gain, vref=device.vref, zero=device.zero)
         processor = StreamProcessor(stream, self.classifier, self.config.processor, now)
+        if self.config.mqtt.trace:
+            processor.sample_sink = TraceTap(params.device_id, now, self.config.mqtt.trace_hz,
+                                             self._trace_sender(device.patient))
         return self.recorder.wrap(processor, device.patient) if self.recorder else processor
+
+    def _trace_sender(self, patient: str):
+        """Trace frames come from the processing threads; the publisher lives on the loop."""
+        loop = asyncio.get_running_loop()
+
+        def send(payload: bytes) -> None:
+            try:
+                loop.call_soon_threadsafe(self.publisher.publish_trace, patient, payload)
+            except RuntimeError:  # the loop has closed while the last samples were processed
+                pass
+        return send
 
     def stop(self) -> None:
         """Ask the service to shut down (signal handlers, tests)."""

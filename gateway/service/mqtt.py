@@ -135,6 +135,10 @@ class Publisher:
                 self._publish_if_connected(self.topics.beat(patient), json.dumps(event.to_dict()).encode(),
                                            qos=0, retain=False)
 
+    def publish_trace(self, patient: str, payload: bytes) -> None:
+        """One live-trace frame (gateway.service.trace): QoS 0, only while connected."""
+        self._publish_if_connected(self.topics.trace(patient), payload, qos=0, retain=False)
+
     def device_online(self, patient: str, online: bool) -> None:
         """A device of ``patient`` connected or went away; the patient is online while any device is."""
         before = self._devices_online.get(patient, 0)

@@ -174,6 +174,7 @@ class RecordingProcessor:
 
     def __init__(self, processor, device: DeviceRecorder):
         self.processor, self.device = processor, device
+        self._also = processor.sample_sink  # a hook already there (the live trace) still gets every sample
         processor.sample_sink = self._samples
 
     def __getattr__(self, name):
@@ -184,6 +185,8 @@ class RecordingProcessor:
             self.device.samples(abs_start, y)
         except Exception:  # never into the processor
             log.exception("recording %s: cannot record samples", self.device.device)
+        if self._also is not None:
+            self._also(abs_start, y)
 
     def _guard(self, call) -> None:
         try:

@@ -1,6 +1,6 @@
 """The MQTT topic layout, in one place (documented in docs/mqtt.md).
 
-``<prefix>/<patient>/{alert,status,availability,beat}`` per patient, and
+``<prefix>/<patient>/{alert,status,availability,beat,trace,ack}`` per patient, and
 ``<prefix>/_gateway/<gateway id>/availability`` for the gateway itself (its
 last will).  Patient ids cannot start with ``_`` (gateway.service.config), so the
 two never collide.
@@ -27,6 +27,12 @@ class Topics:
 
     def beat(self, patient: str) -> str:
         return f"{self.prefix}/{patient}/beat"
+
+    def trace(self, patient: str) -> str:
+        return f"{self.prefix}/{patient}/trace"
+
+    def ack(self, patient: str) -> str:
+        return f"{self.prefix}/{patient}/ack"
 
     @property
     def gateway_availability(self) -> str:

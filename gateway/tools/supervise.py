@@ -49,8 +49,13 @@ def write_config(path: str | Path, *, ws_port: int, mqtt_port: int, state_dir: s
         tables[f"devices.{d.device_id}"] = {"patient": d.patient, "token": d.token, "gain": d.gain}
     for name, keys in (sections or {}).items():
         tables.setdefault(name, {}).update(keys)
-    text = "".join(f"[{name}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items()) + "\n"
-                   for name, keys in tables.items())
+    return write_toml(path, tables)
+
+
+def write_toml(path: str | Path, tables: dict[str, dict[str, object]]) -> Path:
+    """Simple TOML: ``{"table.sub": {key: value}}`` (the table "" holds the top-level keys)."""
+    text = "".join(("" if not name else f"[{name}]\n") + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+                   + "\n" for name, keys in sorted(tables.items(), key=lambda kv: kv[0] != ""))
     path = Path(path)
     path.write_text(text)
     return path
