@@ -24,7 +24,8 @@ again).  Scored, per record group (bench/scoring.py defines each reference):
   raised alerts per hour (max over records; the target is <= 40/h).
 
 vfdb has rhythm annotations only, so its runs and pauses are counted, not
-scored.  ``python -m bench.vf`` writes the flutter/fibrillation part
+scored; svdb has beat labels but almost no rhythm annotations, so its AF and
+VF alerts are counted, not scored.  ``python -m bench.vf`` writes the flutter/fibrillation part
 (docs/vf.md) from the same results.
 """
 
@@ -60,6 +61,8 @@ OVERRIDES: dict[str, dict] = {"rhythm": {}, "alerts": {}}  # --set: trial settin
 VFDB_TUNING = VFDB[::2]
 VFDB_HELD_OUT = VFDB[1::2]
 VF_RECORDS = ("207",)  # the MIT-BIH records with VF/VFL episodes
+#: Databases whose .atr files carry rhythm annotations (svdb's have almost none: its AF, VF and VT are unscored).
+RHYTHM_ANNOTATED = ("mitdb", "vfdb")
 
 
 def records_of(db: str) -> tuple[str, ...]:
@@ -155,7 +158,8 @@ def score(res: dict) -> dict:
                vf=score_vf(vf, alerts, length, VF), false_vf=false_raises(alerts, VF, vf + vt),
                hours_outside=hours_outside(vf + vt, length),
                af=af_counts(rhythms(marks, length, AF_RHYTHMS), alerts, length, AF))
-    false = {VF: len(row["false_vf"]), AF: int(row["af"][2] - row["af"][3])}
+    row["rhythms"] = res["db"] in RHYTHM_ANNOTATED
+    false = {VF: len(row["false_vf"]), AF: int(row["af"][2] - row["af"][3])} if row["rhythms"] else {}
     beats = res["beats"]
     row["labelled"] = bool(beats)
     times = np.array([t for t, _ in beats])
@@ -208,8 +212,8 @@ def af_table(named: list[tuple[str, list[dict]]]) -> list[str]:
     lines = ["| records | reference AF episodes | AF alert episodes | episode Se | episode +P | duration Se | "
              "duration +P |", "|---|---|---|---|---|---|---|"]
     for name, g in named:
-        c = sum(r["af"] for r in g)
-        if c[0] or c[2]:
+        c = sum(r["af"] for r in g if r["rhythms"])
+        if any(r["rhythms"] for r in g) and (c[0] or c[2]):
             lines.append(f"| {name} | {c[0]:.0f} | {c[2]:.0f} | " + " | ".join(stats(c)) + " |")
     return lines
 
@@ -234,6 +238,8 @@ def vf_table(named: list[tuple[str, list[dict]]]) -> list[str]:
              "sustained with a raise of their own: n, delay median / max (s) | hours outside VF/VT | "
              "false VF alarms | per hour | per 24 h |", "|---|---|---|---|---|---|---|---|---|"]
     for name, g in named:
+        if not any(r["rhythms"] for r in g):
+            continue
         s = vf_summary(g)
         delay = f"{s['median']:.1f} / {s['max']:.1f}" if s["median"] is not None else "-"
         fresh = f"{s['fresh']}, {s['fresh_median']:.1f} / {s['fresh_max']:.1f}" if s["fresh"] else "-"
