@@ -19,8 +19,8 @@ from gateway.alerts.ledger import Ledger
 from gateway.alerts.patterns import PatternSettings, Patterns
 from gateway.alerts.rate import PauseRule, RateRule, RateSettings
 from gateway.alerts.runs import RunSettings, VentricularRuns
-from gateway.alerts.types import (ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_PVC, LEAD_OFF, PAUSE, POOR_SIGNAL, RUN,
-                                  TACHYCARDIA, TRIGEMINY, VF)
+from gateway.alerts.types import (AF, ASYSTOLE, BIGEMINY, BRADYCARDIA, FREQUENT_APB, FREQUENT_PVC, LEAD_OFF, PAUSE,
+                                  POOR_SIGNAL, RUN, TACHYCARDIA, TRIGEMINY, VF)
 from gateway.signal.rhythm import RhythmWindow
 from gateway.signal.spec import MODEL_FS, WINDOW_AFTER
 
@@ -234,13 +234,46 @@ def test_flutter_supersedes_pauses_rates_and_runs_while_it_lasts():
 
 
 def test_the_hourly_bound_holds_non_critical_raises_but_never_a_critical_one():
-    config, beats, ledger = shared(max_alerts_per_hour=2, cooldown_s={FREQUENT_PVC: 0})
+    config, beats, ledger = shared(max_alerts_per_hour=2, alert_bound_window_s=3600.0, cooldown_s={FREQUENT_PVC: 0})
     assert ledger.alert(FREQUENT_PVC, 0, 1, "pvc", {}) and ledger.alert(FREQUENT_PVC, 0, 2, "pvc", {})
     assert ledger.alert(FREQUENT_PVC, 0, 3, "pvc", {}) == []
     assert ledger.held_by_bound == 1
-    critical = ledger.alert(RUN, 4, 4, "run", {})
+    critical = ledger.alert(ASYSTOLE, 4, 4, "asystole", {})  # critical, and holds no frequent PVCs
     assert critical and critical[0].severity == "critical" and "1 other alerts held back" in critical[0].message
     assert len(ledger.alert(FREQUENT_PVC, 0, 3600 * FS + 5, "pvc", {})) == 1  # an hour later: room again
+
+
+def test_the_bound_holds_pro_rata_over_every_window_so_a_short_stay_is_bounded_too():
+    # 30 an hour over 20-minute windows: at most 10 raises in any 20 minutes
+    config, beats, ledger = shared(max_alerts_per_hour=30, alert_bound_window_s=1200.0, cooldown_s={FREQUENT_PVC: 0})
+    assert ledger.bound == 10
+    went_out = [bool(ledger.alert(FREQUENT_PVC, 0, k * FS, "pvc", {})) for k in range(1, 13)]
+    assert went_out == [True] * 10 + [False] * 2
+    assert ledger.alert(ASYSTOLE, 13 * FS, 13 * FS, "asystole", {})  # a critical alert is never held or delayed
+    assert ledger.alert(FREQUENT_PVC, 0, 1202 * FS, "pvc", {})  # 20 minutes after the first: room again
+
+
+def test_an_open_ventricular_ectopy_episode_holds_the_frequent_pvc_count_and_bigeminy_holds_trigeminy():
+    config, beats, ledger = shared(cooldown_s={FREQUENT_PVC: 0})
+    ledger.alert(TRIGEMINY, 0, 10, "trigeminy", {})
+    raised = ledger.alert(BIGEMINY, 20, 30, "bigeminy", {})
+    assert [(f.type, f.state) for f in raised] == [(BIGEMINY, "raised"), (TRIGEMINY, "cleared")]
+    assert ledger.alert(TRIGEMINY, 40, 50, "trigeminy", {}) == []
+    assert ledger.alert(FREQUENT_PVC, 40, 60, "pvc", {}) == []
+    assert "2 other alerts were held" in ledger.clear(BIGEMINY, 100, "ended")[0].message
+    assert ledger.alert(FREQUENT_PVC, 100, 110, "pvc", {})  # the pattern over: the count alerts again
+    for kind in (RUN, TRIGEMINY):
+        config, beats, ledger = shared(cooldown_s={FREQUENT_PVC: 0})
+        ledger.alert(kind, 0, 10, kind, {})
+        assert ledger.alert(FREQUENT_PVC, 0, 20, "pvc", {}) == [], kind
+
+
+def test_atrial_fibrillation_holds_frequent_apbs():
+    config, beats, ledger = shared()
+    ledger.alert(AF, 0, 10, "af", {})
+    assert ledger.alert(FREQUENT_APB, 0, 20, "apb", {}) == []
+    ledger.clear(AF, 30, "af ended")
+    assert ledger.alert(FREQUENT_APB, 0, 40, "apb", {})
 
 
 def test_irregularly_irregular_rr_raises_atrial_fibrillation_and_a_gap_ends_it():

@@ -265,14 +265,16 @@ def window(end: int, vf_like: bool, vf: bool = False, noisy: bool = False) -> Rh
 
 
 def test_flutter_labels_confirm_a_single_flutter_window():
-    def policy_after(label: str) -> AlertPolicy:
+    def policy_after(label: str, peaks=(500, 700, 900)) -> AlertPolicy:
         policy = AlertPolicy(IMMEDIATE)
         policy.segment_start(0)
-        for peak in (500, 700, 900):
+        for peak in peaks:
             policy.beat(peak + 256, peak, label, 200)
         return policy
 
     assert not policy_after("N").rhythm(1440, window(1440, True), 1440)  # one window alone waits for the next
+    # vf_flutter_beats = 3: two flutter labels in the window are not enough
+    assert not policy_after("!", (500, 700)).rhythm(1440, window(1440, True), 1440)
     policy = policy_after("!")
     found = policy.rhythm(1440, window(1440, True), 1440)
     assert [(f.type, f.state, f.start) for f in found] == [(VF, "raised", 0)]

@@ -23,7 +23,7 @@ from .types import VF
 class FlutterSettings:
     flutter_labels: tuple[str, ...] = ("!",)
     # beats labelled flutter that confirm one vf_like window without waiting
-    vf_flutter_beats: int = 2
+    vf_flutter_beats: int = 3  # chosen on the vfdb tuning records (docs/vf.md): 2 raised one false alarm more
     vf_clear_windows: int = 8  # windows without flutter that end an episode (episodes fragment)
 
     def __post_init__(self) -> None:

@@ -15,9 +15,13 @@ system's bookkeeping is written once (IEC 60601-1-8 is the model):
 * **Priorities**: while an episode of a type in :data:`SUPPRESSES` is open,
   raises of the types it suppresses are held (counted in its clear), and
   their open episodes end when it is raised.
-* **Hourly bound**: at most ``max_alerts_per_hour`` raises per patient in any
-  hour; beyond it, non-critical raises are held (and counted in the next
-  alert that goes out and in the status).  Critical raises are never held.
+* **Rate bound**: at most ``max_alerts_per_hour`` raises per patient an hour,
+  enforced over every ``alert_bound_window_s`` (at most
+  ``max_alerts_per_hour * alert_bound_window_s / 3600`` raises in any such
+  window, so the bound also holds over a short stay, not only once an hour
+  has filled); beyond it, non-critical raises are held (and counted in the
+  next alert that goes out and in the status).  Critical raises count
+  towards it but are never held or delayed.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ if TYPE_CHECKING:
 class ArbitrationSettings:
     episode_merge_s: float = 60.0  # a condition back within this after ending continues its episode
     max_alerts_per_hour: int = 30  # raises per patient per hour before non-critical ones are held
+    alert_bound_window_s: float = 1200.0  # the bound is enforced pro rata over every window this long
 
     def __post_init__(self) -> None:
         if not self.episode_merge_s >= 0:
             raise ValueError(f"episode_merge_s: must be >= 0, got {self.episode_merge_s!r}")
+        if not 0 < self.alert_bound_window_s <= 3600:
+            raise ValueError(f"alert_bound_window_s: must be > 0 and <= 3600, got {self.alert_bound_window_s!r}")
         whole(self, "max_alerts_per_hour")
         chain(self, ArbitrationSettings)
 
@@ -82,10 +89,12 @@ class Ledger:
         self._silent: set[str] = set()  # holding conditions whose raise was held (cool-down, bound, priority)
         self._last_raise: dict[str, int] = {}
         self._suppressed: Counter[str] = Counter()  # raises swallowed by a cool-down
-        self._raises: deque[int] = deque()  # samples of the raises within the last hour
+        self._raises: deque[int] = deque()  # samples of the raises within the last bound window
         self.held_by_bound = 0  # raises held by the hourly bound since the last one that went out
         self._merge = beats.samples(config.episode_merge_s)
-        self._hour = beats.samples(3600.0)
+        self._bound_window = beats.samples(config.alert_bound_window_s)
+        #: raises allowed in any bound window (at least one)
+        self.bound = max(1, int(config.max_alerts_per_hour * config.alert_bound_window_s / 3600.0))
 
     # ------------------------------------------------------------ raising
     def alert(self, kind: str, start: int, at: int, message: str, counts: dict[str, int],
@@ -113,9 +122,9 @@ class Ledger:
             self._hold(kind)
             return []
         severity = severity or c.severity_of(kind)
-        while self._raises and self._raises[0] <= at - self._hour:
+        while self._raises and self._raises[0] <= at - self._bound_window:
             self._raises.popleft()
-        if severity != "critical" and len(self._raises) >= c.max_alerts_per_hour:
+        if severity != "critical" and len(self._raises) >= self.bound:
             self.held_by_bound += 1
             self._hold(kind)
             return []
@@ -126,7 +135,7 @@ class Ledger:
             message += f" (also {self._suppressed.pop(kind)} {what} within the cool-down before this alert)"
         if self.held_by_bound:
             message += (f" ({self.held_by_bound} other alerts held back before this one: more than "
-                        f"{c.max_alerts_per_hour} an hour)")
+                        f"{self.bound} in {c.alert_bound_window_s / 60:g} min)")
             self.held_by_bound = 0
         out = [Finding(kind, "raised", severity, start, at, self.beats.heart_rate(at), counts, message)]
         if kind in CONDITIONS:

@@ -39,9 +39,20 @@ CONDITIONS = frozenset(ALERT_TYPES) - {FREQUENT_PVC, FREQUENT_APB}
 #: resumed" is news the caregiver needs now, and their debounce and cool-down already stop a flickering lead.
 EPISODIC = CONDITIONS - {LEAD_OFF, SIGNAL_LOST}
 
-#: While an episode of the key is open, raises of these types are held and their open episodes end: in
-#: flutter/fibrillation R peaks are not beats, so pauses, rates, runs and patterns read from them are its artefacts.
+#: While an episode of the key is open (until its clear goes out), raises of these types are held and their open
+#: episodes end.  Why each (docs/alerts.md, "Arbitration"):
+#: * VF: in flutter/fibrillation R peaks are not beats, so pauses, rates, runs and patterns read from them are its
+#:   artefacts;
+#: * a ventricular run, bigeminy or trigeminy: an open ventricular-ectopy alarm already says the PVCs are frequent;
+#:   the minute count would page again with no news;
+#: * bigeminy over trigeminy: a patient whose ectopy switches between every second and every third beat has one
+#:   pattern episode, and bigeminy is the heavier burden;
+#: * AF over frequent APBs: in AF the irregular early beats the classifier calls atrial are AF's own irregularity.
 SUPPRESSES: dict[str, frozenset[str]] = {
     VF: frozenset({PAUSE, ASYSTOLE, BRADYCARDIA, TACHYCARDIA, RUN, BIGEMINY, TRIGEMINY, FREQUENT_PVC, POOR_SIGNAL,
                    AF}),
+    RUN: frozenset({FREQUENT_PVC}),
+    BIGEMINY: frozenset({TRIGEMINY, FREQUENT_PVC}),
+    TRIGEMINY: frozenset({FREQUENT_PVC}),
+    AF: frozenset({FREQUENT_APB}),
 }

@@ -18,8 +18,10 @@ signal with two classic features:
 A window is ``vf_like`` when both hold and its peak-to-peak exceeds
 ``min_ptp_mv`` (a low-level noise floor is not fibrillation); ``vf`` is
 confirmed when ``confirm`` consecutive windows are ``vf_like``.  The
-thresholds were chosen on the MIT-BIH DS1 records and are validated over
-all 48 records by ``python -m bench.vf`` (see docs/vf.md).  Each window also
+thresholds were chosen on the MIT-BIH DS1 records; ``python -m bench.vf``
+scores the alerts they drive through the whole processor on the MIT-BIH
+Malignant Ventricular Ectopy Database (vfdb) and all 48 MIT-BIH records
+(docs/vf.md; trials of other thresholds there were chosen against).  Each window also
 carries a noise verdict (:func:`gateway.signal.quality.noisy_window`).
 
 Windows end at multiples of ``step`` samples from the segment's start, so
