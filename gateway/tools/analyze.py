@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="directory for the annotation file (default: beside the record)")
     parser.add_argument("--model", help="a .tflite model with its .json (default: the shipped one)")
     parser.add_argument("--scheme", default=None, help="label scheme of the shipped model (default seed8)")
+    parser.add_argument("--adaptation", metavar="FILE.npz",
+                        help="a patient's head made by ecg-adapt for this model, on top of it")
     parser.add_argument("--extension", default="ecg", help="annotation file extension (default ecg)")
     parser.add_argument("--lead", metavar="NAME|INDEX",
                         help="the lead to analyse, by header name or 0-based index (default: MLII, II, V5, V1, "
@@ -210,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", metavar="FILE.html", help="instead: a Holter-style HTML report over RECORD... "
                         "(WFDB, .edf, .csv with --rate HZ [--column NAME]); see gateway/tools/report.py")
     args = parser.parse_args(argv)
+    from ..classify.adapt import AdaptedClassifier, load as load_adaptation
     from ..classify.model import ModelError, load_model
 
     try:
         classifier = load_model(args.model, args.scheme)
+        if args.adaptation:
+            classifier = AdaptedClassifier(classifier, load_adaptation(args.adaptation, classifier.metadata))
         analysis = analyze_record(args.record, classifier, args.out, extension=args.extension, lead=args.lead)
     except (ModelError, SignalError, FileNotFoundError, ValueError) as e:
         print(f"ecg-analyze: {e}", file=sys.stderr)
