@@ -130,3 +130,50 @@ def test_ecg_adapt_refuses_a_span_without_enough_beats(tmp_path, capsys):
                        "--out", str(tmp_path / "x.npz")]) == 2
     assert "labelled beats in 0.0..5.0 s; at least 30" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_the_gateway_gives_each_patient_its_own_head_and_the_plain_model_when_it_cannot(tmp_path, caplog):
+    import logging
+
+    from gateway.classify.model import load_model
+    from gateway.service.config import ConfigError, parse_config
+    from gateway.service.main import Gateway
+    from gateway.service.protocol import StreamParams
+
+    model = load_model(None, "aami5")
+    devices = {"kit1": {"patient": "alice", "token": "t0ken-t0ken"}, "kit2": {"patient": "bob", "token": "t0ken-t0ke2"},
+               "kit3": {"patient": "carol", "token": "t0ken-t0ke3"}}
+    config = parse_config({"devices": devices, "state": {"dir": str(tmp_path)}, "recording": {"enabled": False},
+                           "model": {"scheme": "aami5", "adaptation_dir": "heads"}}, tmp_path)
+    assert config.model.adaptation_dir == str(tmp_path / "heads")
+    k = len(model.labels)
+    keep = Head(model.labels, np.eye(k), np.zeros(k), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)),
+                {"model_sha256": model.metadata["sha256"], "patient": "alice", "id": "a1a1a1a1a1"})
+    save(keep, tmp_path / "heads" / "alice.npz")
+    save(Head(**{**keep.__dict__, "info": {**keep.info, "model_sha256": "0" * 64}}), tmp_path / "heads" / "bob.npz")
+    gw = Gateway(config, model)
+    caplog.set_level(logging.INFO)
+    versions = {kit: gw.make_processor(StreamParams(kit, "t"), config.devices[kit], 0.0).classifier.version
+                for kit in devices}
+    assert versions == {"kit1": f"{model.version}+alice-a1a1a1a1", "kit2": model.version, "kit3": model.version}
+    assert "patient bob: the plain model is used" in caplog.text and "fit it again" in caplog.text
+    with pytest.raises(ConfigError, match="model.adaptation_dir: expected a string"):
+        parse_config({"model": {"adaptation_dir": 3}})
+
+
+def test_ecg_gateway_check_lists_the_adapted_patients_and_refuses_a_head_for_another_model(tmp_path, capsys):
+    from gateway.classify.model import load_model
+    from gateway.service.main import main as gateway_main
+
+    model = load_model(None, "aami5")
+    k = len(model.labels)
+    head = Head(model.labels, np.eye(k), np.zeros(k), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)),
+                {"model_sha256": model.metadata["sha256"], "patient": "alice", "id": "a1a1a1a1a1"})
+    save(head, tmp_path / "heads" / "alice.npz")
+    (tmp_path / "gw.toml").write_text(
+        '[devices.kit1]\npatient = "alice"\ntoken = "t0ken-t0ken"\n[devices.kit2]\npatient = "bob"\n'
+        f'token = "t0ken-t0ke2"\n[model]\nscheme = "aami5"\nadaptation_dir = "heads"\n[state]\ndir = "{tmp_path}"\n')
+    assert gateway_main(["--config", str(tmp_path / "gw.toml"), "--check"]) == 0
+    assert "adapted patients: alice" in capsys.readouterr().out
+    save(Head(**{**head.__dict__, "info": {**head.info, "model_sha256": "0" * 64}}), tmp_path / "heads" / "bob.npz")
+    assert gateway_main(["--config", str(tmp_path / "gw.toml"), "--check"]) == 3

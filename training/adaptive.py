@@ -43,8 +43,8 @@ from .splits import DS2, INTER_VALIDATION
 #: Seconds at the start of each record labelled for adaptation.
 ADAPT_S = 300.0
 #: The settings compared on the validation patients.
-GRID = {"strength": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "balance": (0.0, 0.5),
-        "context": (False, True), "morphology": (0, 4, 8)}
+GRID = {"strength": (0.003, 0.01, 0.03, 0.1), "balance": (0.0, 0.5), "context": (False, True),
+        "morphology": (0, 4), "min_beats": (1, 10)}
 
 
 @dataclass

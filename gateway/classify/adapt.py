@@ -21,8 +21,8 @@ The head starts at the plain model (logits = log-probabilities, every
 other weight 0) and its penalty pulls it back there, ``strength * ||W -
 W0||^2`` over the weights and biases, so a class absent from the labelled
 minutes keeps the plain model's evidence instead of being forgotten.  The
-weights of absent classes are not fitted at all (they stay at the plain
-model's).  Fitted heads are saved per patient (:func:`save`) with the hash
+weights of absent classes, and of classes with fewer than ``min_beats``
+labelled beats, are not fitted at all (they stay at the plain model's).  Fitted heads are saved per patient (:func:`save`) with the hash
 of the model they were fitted on, and :func:`load` refuses any other model.
 """
 
@@ -56,6 +56,7 @@ class Settings:
     balance: float = 0.0  # class weight ~ count ** -balance (0: every beat counts the same)
     context: bool = True  # use the context features
     morphology: int = 0  # principal components of the beat trace (0: none)
+    min_beats: int = 1  # a class with fewer labelled beats keeps the plain model's row (a few beats overfit)
 
     def __post_init__(self) -> None:
         if not self.strength > 0:
@@ -64,6 +65,8 @@ class Settings:
             raise ValueError(f"balance: must be in 0..1, got {self.balance!r}")
         if isinstance(self.morphology, bool) or not isinstance(self.morphology, int) or self.morphology < 0:
             raise ValueError(f"morphology: must be a whole number >= 0, got {self.morphology!r}")
+        if isinstance(self.min_beats, bool) or not isinstance(self.min_beats, int) or self.min_beats < 1:
+            raise ValueError(f"min_beats: must be a whole number >= 1, got {self.min_beats!r}")
 
 
 def traces(images: np.ndarray) -> np.ndarray:
@@ -152,7 +155,7 @@ def fit(probs: np.ndarray, images: np.ndarray, context: np.ndarray, labels: np.n
     d = x.shape[1] - 1
     start = _plain_start(k, d)
     counts = np.bincount(labels, minlength=k)
-    present = counts > 0
+    fitted = counts >= settings.min_beats
     sample_w = (np.maximum(counts, 1).astype(np.float64) ** -settings.balance)[labels]
     sample_w *= n / sample_w.sum()
     onehot = np.eye(k)[labels]
@@ -160,21 +163,24 @@ def fit(probs: np.ndarray, images: np.ndarray, context: np.ndarray, labels: np.n
 
     def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
         w = start.copy()
-        w[present] = flat.reshape(int(present.sum()), d + 1)
+        w[fitted] = flat.reshape(int(fitted.sum()), d + 1)
         z = x @ w.T
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        delta = w[present] - start[present]
+        delta = w[fitted] - start[fitted]
         value = -float(sample_w @ (onehot * logp).sum(axis=1)) + lam * float((delta ** 2).sum())
         grad = ((np.exp(logp) - onehot) * sample_w[:, None]).T @ x
-        return value, (grad[present] + 2 * lam * delta).ravel()
+        return value, (grad[fitted] + 2 * lam * delta).ravel()
 
-    result = minimize(loss, start[present].ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 500})
     w = start.copy()
-    w[present] = result.x.reshape(int(present.sum()), d + 1)
+    converged = True
+    if fitted.any():
+        result = minimize(loss, start[fitted].ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+        w[fitted] = result.x.reshape(int(fitted.sum()), d + 1)
+        converged = bool(result.success)
     head.weights, head.bias = w[:, :d], w[:, d]
     head.info.update({"settings": settings.__dict__, "counts": {c: int(v) for c, v in zip(classes, counts)},
-                      "beats": int(n), "converged": bool(result.success)})
+                      "beats": int(n), "converged": converged})
     return head
 
 

@@ -14,7 +14,6 @@ the labelled span ``[start_s, stop_s)`` are used.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,10 +112,14 @@ def labelled_beats(path: str | Path, model_metadata: dict, annotator: str = "atr
 
 def fit_from_record(path: str | Path, classifier, out: str | Path, *, annotator: str = "atr",
                     start_s: float = 0.0, stop_s: float | None = 300.0, lead: str | int | None = None,
-                    patient: str | None = None, settings: Settings = Settings()) -> tuple[Path, Head]:
+                    patient: str | None = None, settings: Settings = Settings(),
+                    created_utc: str | None = None) -> tuple[Path, Head]:
     """Fit ``classifier``'s head on a record's labelled span and save it to ``out``; returns (path, head).
 
-    The API the web console calls; ``patient`` defaults to the record name.
+    The API the web console calls; ``patient`` defaults to the record name,
+    ``created_utc`` (the caller's clock: the core reads none) is stored as given.
+    The head's ``id`` is a hash of its numbers and the model's, so the same
+    fit gives the same id.
     """
     beats = labelled_beats(path, classifier.metadata, annotator, start_s, stop_s, lead)
     if beats.labels.size < MIN_BEATS:
@@ -124,12 +127,14 @@ def fit_from_record(path: str | Path, classifier, out: str | Path, *, annotator:
                               f"at least {MIN_BEATS} are needed")
     _, probs = classifier.classify(beats.images, beats.context)
     sha = classifier.metadata["sha256"]
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    ident = hashlib.sha256(f"{sha}|{beats.record}|{start_s}|{stop_s}|{stamp}".encode()).hexdigest()[:16]
-    info = {"id": ident, "patient": patient or beats.record, "model_sha256": sha,
+    info = {"patient": patient or beats.record, "model_sha256": sha,
             "model_version": classifier.version,
             "source": {"record": str(path), "annotator": annotator, "start_s": start_s, "stop_s": stop_s,
                        "left_out_symbols": beats.left_out, "unmatched_reference_beats": beats.unmatched},
-            "created_utc": stamp}
+            "created_utc": created_utc}
     head = fit(probs, beats.images, beats.context, beats.labels, classifier.labels, settings, info)
+    digest = hashlib.sha256(sha.encode())
+    for array in (head.weights, head.bias, head.context_mean, head.context_scale, head.pca_mean, head.pca_components):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    head.info["id"] = digest.hexdigest()[:16]
     return save(head, out), head

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from ..errors import SignalError
 
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classifier = load_model(args.model, args.scheme)
         path, head = fit_from_record(args.record, classifier, args.out, annotator=args.annotator, start_s=start,
-                                     stop_s=stop, lead=args.lead, patient=args.patient)
+                                     stop_s=stop, lead=args.lead, patient=args.patient,
+                                     created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     except (AdaptationError, ModelError, SignalError, FileNotFoundError, ValueError) as e:
         print(f"ecg-adapt: {e}", file=sys.stderr)
         return 2
