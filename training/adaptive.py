@@ -88,8 +88,12 @@ def add_probabilities(beats: Beats, keras_model, tflite_classifier) -> None:
         beats.probs["int8"] = tflite_classifier.classify(beats.images, beats.context)[1]
 
 
-def adapted_predictions(beats: Beats, backend: str, classes: tuple[str, ...], settings: Settings) -> tuple:
-    """(test mask, plain predictions, adapted predictions) with one head per record fitted on its first minutes."""
+def adapted_predictions(beats: Beats, backend: str, classes: tuple[str, ...], settings: Settings,
+                        fit_seconds: list | None = None) -> tuple:
+    """(test mask, plain predictions, adapted predictions) with one head per record fitted on its first minutes.
+
+    ``fit_seconds``, if given, gets the time of each fit appended.
+    """
     test = ~beats.adapt
     plain = beats.probs[backend].argmax(axis=1)
     adapted = plain.copy()
@@ -98,8 +102,11 @@ def adapted_predictions(beats: Beats, backend: str, classes: tuple[str, ...], se
         fit_on, apply_to = mine & beats.adapt, mine & test
         if not fit_on.any() or not apply_to.any():
             continue
+        started = time.perf_counter()
         head = fit(beats.probs[backend][fit_on], beats.images[fit_on], beats.context[fit_on],
                    beats.labels[fit_on], classes, settings)
+        if fit_seconds is not None:
+            fit_seconds.append(time.perf_counter() - started)
         adapted[apply_to] = head.predict(beats.probs[backend][apply_to], beats.images[apply_to],
                                          beats.context[apply_to]).argmax(axis=1)
     return test, plain, adapted
@@ -134,7 +141,8 @@ def side_by_side(beats: Beats, classes: tuple[str, ...], settings: Settings) -> 
     """Plain and adapted figures of every backend, pooled and per record, on the last 25 minutes."""
     out: dict = {}
     for backend in beats.probs:
-        test, plain, adapted = adapted_predictions(beats, backend, classes, settings)
+        seconds: list[float] = []
+        test, plain, adapted = adapted_predictions(beats, backend, classes, settings, seconds)
         fp, fa = figures(beats.labels[test], plain[test], classes), figures(beats.labels[test], adapted[test], classes)
         per_record = {}
         for record in sorted(set(beats.records.tolist())):
@@ -143,7 +151,8 @@ def side_by_side(beats: Beats, classes: tuple[str, ...], settings: Settings) -> 
             per_record[record] = {"adapt_counts": {c: int(v) for c, v in zip(classes, counts)},
                                   "plain": compact(figures(beats.labels[m], plain[m], classes)),
                                   "adapted": compact(figures(beats.labels[m], adapted[m], classes))}
-        out[backend] = {"plain": fp, "adapted": fa, "per_record": per_record}
+        out[backend] = {"plain": fp, "adapted": fa, "per_record": per_record,
+                        "fit_seconds": {"median": float(np.median(seconds)), "max": float(np.max(seconds))}}
     return out
 
 

@@ -80,7 +80,10 @@ def render_markdown(r: dict, notes: str | None) -> str:
             lines.append(_row(f"{b} {kind}", r["test"][b][kind]))
     lines.append(f"| {ANCHOR['source']} | | {_pct(ANCHOR['veb_se'])} | {_pct(ANCHOR['veb_ppv'])} | | "
                  f"{_pct(ANCHOR['sveb_se'])} | {_pct(ANCHOR['sveb_ppv'])} | | | |")
-    lines += ["", f"Beats scored: {head['adapted']['n']} (plain and adapted alike).", "",
+    fs = head["fit_seconds"]
+    lines += ["", f"Beats scored: {head['adapted']['n']} (plain and adapted alike). Fitting one patient's head "
+              f"took {fs['median'] * 1000:.0f} ms (median; at most {fs['max'] * 1000:.0f} ms) on one core of this "
+              "shared x86 machine.", "",
               "## Project targets (float, adapted)", ""] + target_lines(_flat(head["adapted"]))
     if "int8" in r["test"]:
         lines += ["", "int8, adapted:", ""] + target_lines(_flat(r["test"]["int8"]["adapted"]))

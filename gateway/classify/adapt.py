@@ -14,7 +14,7 @@ already has for every beat:
   patient's recent beats, :mod:`gateway.signal.context`), standardised on
   the patient's labelled beats;
 * optionally ``morphology`` principal components of the beat's trace read
-  back from its image (one row per column), fitted on the labelled beats:
+  back from its image (the middle of the inked rows of every other column), fitted on the labelled beats:
   the patient's own morphology space.
 
 The head starts at the plain model (logits = log-probabilities, every
@@ -70,12 +70,13 @@ class Settings:
 
 
 def traces(images: np.ndarray) -> np.ndarray:
-    """The beat's line read back from its image: mean ink row per kept column, 0 (bottom) .. 1 (top)."""
+    """The beat's line read back from its image: middle of the inked rows per kept column, 0 (bottom) .. 1 (top)."""
     ink = images[:, :, ::TRACE_STEP] < 128
-    rows = np.arange(images.shape[1], dtype=np.float32)[None, :, None]
-    count = ink.sum(axis=1)
-    mean = np.where(count > 0, (ink * rows).sum(axis=1) / np.maximum(count, 1), images.shape[1] / 2)
-    return (1.0 - mean / (images.shape[1] - 1)).astype(np.float32)
+    last = images.shape[1] - 1
+    top = ink.argmax(axis=1)
+    bottom = last - ink[:, ::-1, :].argmax(axis=1)
+    middle = np.where(ink.any(axis=1), (top + bottom) / 2.0, last / 2.0)
+    return (1.0 - middle / last).astype(np.float32)
 
 
 @dataclass

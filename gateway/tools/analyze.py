@@ -5,7 +5,9 @@ live device reads the record (one lead, chosen by
 :func:`gateway.signal.leads.choose_lead` or ``--lead NAME|INDEX``,
 converted to the counts of a wide-range 16-bit front end so nothing clips
 and nothing is lost to rounding), in one-second frames, at the record's own
-rate (any rate from 50 Hz; the processor resamples to 360 Hz).
+rate (any rate from 50 Hz; the processor resamples to 360 Hz).  With
+``--adaptation FILE.npz`` the processor classifies with that patient's head
+(``ecg-adapt``, :mod:`gateway.classify.adapt`) on top of the model.
 
 **Invalid samples** (WFDB's missing-value code, NaN in ``p_signal``) are a
 gap, as a sequence gap of a live device: the stretch is not fed, the
