@@ -1,7 +1,15 @@
-"""The patient-adaptive report (:mod:`training.adaptive`) as Markdown, JSON and confusion-matrix pictures."""
+"""The patient-adaptive report (:mod:`training.adaptive`) as Markdown, JSON and confusion-matrix pictures.
+
+    python -m training.adaptive_report reports/aami5-adaptive --notes reports/notes/aami5-adaptive.md
+
+draws ``report.md`` and the pictures again from the ``report.json`` that
+:mod:`training.adaptive` wrote (after a change to the notes or the layout;
+no figure is recomputed).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -67,7 +75,9 @@ def render_markdown(r: dict, notes: str | None) -> str:
              "patients that stopped the CNN's training early; same 5/25-minute protocol; criterion: mean of the "
              f"EC57 gross VEB and SVEB F1): strength {chosen['strength']:g}, balance {chosen['balance']:g}, "
              f"context features {'yes' if chosen['context'] else 'no'}, trace components {chosen['morphology']}, "
-             f"classes with fewer than {chosen['min_beats']} labelled beats keep the plain row. "
+             + (f"classes with fewer than {chosen['min_beats']} labelled beats keep the plain row. "
+                if chosen["min_beats"] > 1 else "only classes with no labelled beat keep the plain row. ")
+             + 
              "DS2 was evaluated once, with these settings.",
              f"- **Backends:** {', '.join(backends)} (float: the Keras model; int8: the converted TFLite model the Pi "
              "runs, whose own outputs the head is fitted on).",
@@ -125,3 +135,16 @@ def write_report(r: dict, out: Path, notes: str | None = None) -> None:
                        f"{r['run']}: DS2 last 25 min, {kind}", out / f"confusion_{kind}.png")
     (out / "report.json").write_text(json.dumps(r, indent=2))
     (out / "report.md").write_text(render_markdown(r, notes))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Draw the patient-adaptive report again from its report.json.")
+    parser.add_argument("report", type=Path, help="the report directory (holds report.json)")
+    parser.add_argument("--notes", type=Path, help="Markdown appended to the report")
+    args = parser.parse_args(argv)
+    write_report(json.loads((args.report / "report.json").read_text()), args.report,
+                 args.notes.read_text() if args.notes else None)
+
+
+if __name__ == "__main__":
+    main()
