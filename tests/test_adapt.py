@@ -177,3 +177,11 @@ def test_ecg_gateway_check_lists_the_adapted_patients_and_refuses_a_head_for_ano
     assert "adapted patients: alice" in capsys.readouterr().out
     save(Head(**{**head.__dict__, "info": {**head.info, "model_sha256": "0" * 64}}), tmp_path / "heads" / "bob.npz")
     assert gateway_main(["--config", str(tmp_path / "gw.toml"), "--check"]) == 3
+
+
+def test_the_default_settings_are_the_ones_the_report_chose_on_the_validation_patients():
+    import json
+    from pathlib import Path
+
+    report = json.loads((Path(__file__).parents[1] / "reports" / "aami5-adaptive" / "report.json").read_text())
+    assert report["protocol"] == "adaptive" and report["chosen"] == Settings().__dict__
