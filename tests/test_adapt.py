@@ -66,6 +66,10 @@ def test_save_and_load_round_trip_and_a_different_model_is_refused(tmp_path):
         load(path, {**meta, "sha256": "cd" * 32})
     with pytest.raises(AdaptationError, match="labels"):
         load(path, {**meta, "labels": ["a", "b", "c", "e"]})
+    with np.load(path) as z:
+        np.savez(tmp_path / "bent.npz", **{**dict(z), "bias": np.zeros(3)})
+    with pytest.raises(AdaptationError, match="bent.npz: inconsistent"):
+        load(tmp_path / "bent.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(AdaptationError, match="junk.npz: cannot read"):
         load(tmp_path / "junk.npz")

@@ -27,7 +27,9 @@ training record (recorded electrode noise added before the chain,
 proportional to ``count ** balance`` and augments a fraction of them;
 the learning rate follows a cosine decay over ``--epochs``; early stopping
 watches the validation macro-F1 (never the test split) and keeps the best
-epoch's weights.
+epoch's weights.  ``--init-from RUN`` starts from another run's weights
+where the layers match, ``--freeze-conv`` keeps its convolutions fixed
+(:mod:`training.transfer`).
 """
 
 from __future__ import annotations

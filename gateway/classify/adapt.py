@@ -29,6 +29,7 @@ of the model they were fitted on, and :func:`load` refuses any other model.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,22 +215,32 @@ def load(path: str | Path, model_metadata: dict | None = None) -> Head:
                 raise AdaptationError(f"{path}: not an adaptation file (no {missing[0]!r})")
             arrays = {a: z[a].astype(np.float64) for a in _ARRAYS}
             meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         if isinstance(e, AdaptationError):
             raise
         raise AdaptationError(f"{path}: cannot read the adaptation ({e})") from None
-    if meta.get("format") != ADAPTATION_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != ADAPTATION_FORMAT:
+        meta = meta if isinstance(meta, dict) else {}
         raise AdaptationError(f"{path}: format {meta.get('format')!r}, this gateway reads {ADAPTATION_FORMAT!r}")
     labels = tuple(meta.pop("labels", ()))
     meta.pop("format")
-    k, d = arrays["weights"].shape if arrays["weights"].ndim == 2 else (0, 0)
-    extra = arrays["context_mean"].size + arrays["pca_components"].shape[0] if arrays["pca_components"].ndim == 2 else -1
-    if k != len(labels) or arrays["bias"].shape != (k,) or extra < 0 or d != k + extra:
-        raise AdaptationError(f"{path}: inconsistent array shapes")
+    if not _consistent(arrays, len(labels)):
+        raise AdaptationError(f"{path}: inconsistent or non-finite arrays; not a head written by ecg-adapt")
     head = Head(labels, info=meta, **arrays)
     if model_metadata is not None:
         check_model(head, model_metadata, str(path))
     return head
+
+
+def _consistent(a: dict, k: int) -> bool:
+    """Whether saved arrays make a head for ``k`` labels: shapes that fit together, finite numbers."""
+    comps, c_mean = a["pca_components"], a["context_mean"]
+    if a["weights"].ndim != 2 or comps.ndim != 2 or c_mean.shape not in ((0,), (N_CONTEXT,)):
+        return False
+    m = comps.shape[0]
+    return (a["weights"].shape == (k, k + c_mean.size + m) and a["bias"].shape == (k,)
+            and a["context_scale"].shape == c_mean.shape and a["pca_mean"].shape == ((comps.shape[1],) if m else (0,))
+            and all(np.isfinite(v).all() for v in a.values()))
 
 
 def check_model(head: Head, model_metadata: dict, source: str = "adaptation") -> None:
