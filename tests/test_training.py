@@ -472,3 +472,23 @@ def test_offsets_folded_into_the_model_equal_adjusting_its_probabilities():
     offsets = np.array([0.5, -0.2, -0.3])
     fold_into_model(model, offsets)
     np.testing.assert_allclose(model.predict(x, verbose=0), apply_offsets(before, offsets), rtol=1e-4, atol=1e-6)
+
+
+def test_init_from_copies_the_matching_layers_and_freeze_conv_keeps_the_convolutions(aami5_all, tmp_path):
+    import keras
+
+    from training.train import main as train_main
+
+    source, _ = aami5_all
+    run = tmp_path / "run"
+    train_main(["--scheme", "seed8", "--split", "all", "--out", str(run), "--data-root", str(FIXTURES.parent),
+                "--cache", str(tmp_path / "cache"), "--epochs", "1", "--epoch-size", "256", "--batch-size", "64",
+                "--threads", "2", "--init-from", str(source), "--freeze-conv"])
+    transfer = json.loads((run / "meta.json").read_text())["transfer"]
+    assert {"conv0", "bn3", "context_dense", "dense"} <= set(transfer["copied"])
+    assert transfer["initialised"] == ["probabilities"]  # 8 classes, not 5
+    before, after = keras.models.load_model(source / "model.keras"), keras.models.load_model(run / "model.keras")
+    for name in ("conv0", "conv3", "bn2"):
+        for a, b in zip(before.get_layer(name).get_weights(), after.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert not np.allclose(before.get_layer("dense").get_weights()[0], after.get_layer("dense").get_weights()[0])

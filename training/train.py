@@ -27,7 +27,9 @@ training record (recorded electrode noise added before the chain,
 proportional to ``count ** balance`` and augments a fraction of them;
 the learning rate follows a cosine decay over ``--epochs``; early stopping
 watches the validation macro-F1 (never the test split) and keeps the best
-epoch's weights.
+epoch's weights.  ``--init-from RUN`` starts from another run's weights
+where the layers match, ``--freeze-conv`` keeps its convolutions fixed
+(:mod:`training.transfer`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from .noise import NOISE_KINDS, TRAIN_CHANNEL, TRAIN_SNR_DB, training_noise
 from .model import DEFAULT_DENSE, DEFAULT_WIDTHS, build_model, macs
 from .prior import choose_tau, fold_into_model, log_offsets
 from .splits import SPLITS, make_split, records_for
+from .transfer import init_from
 
 #: Beats per class in representative.npz (fewer if a class has fewer).
 REPRESENTATIVE_PER_CLASS = 60
@@ -183,6 +186,11 @@ def train(args: argparse.Namespace) -> dict:
                                       balance=args.balance, augment_fraction=args.augment, seed=args.seed,
                                       stretch=not args.no_stretch)
     model = build_model(len(scheme.classes), args.widths, args.dense, args.dropout, args.image_dropout, args.seed)
+    transfer = init_from(model, args.init_from, args.freeze_conv) if args.init_from else None
+    if transfer:
+        print(f"initialised from {args.init_from}: copied {', '.join(transfer['copied'])}; fresh "
+              f"{', '.join(transfer['initialised']) or 'none'}; frozen {', '.join(transfer['frozen']) or 'none'}",
+              flush=True)
     # Cosine decay over the planned epochs: the last, low-rate epochs settle the weights, which a
     # constant rate (tried first) never did: validation macro-F1 swung by +-5 points between epochs.
     schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * len(sequence), alpha=0.02)
@@ -248,6 +256,7 @@ def train(args: argparse.Namespace) -> dict:
                      "seed": args.seed, "threads": args.threads, "seconds": round(train_seconds, 1),
                      "prior_tau": tau, "prior_tau_val_macro_f1": {str(t): v for t, v in tau_scores.items()},
                      "prior_logit_offsets": [float(v) for v in offsets]},
+        "transfer": transfer,
         "noise": {"copies_per_training_record": args.noise_copies, "kinds": list(NOISE_KINDS),
                   "channel": TRAIN_CHANNEL, "snr_db": list(TRAIN_SNR_DB),
                   "beats": int(train_labels.size - split.train.size),
@@ -300,7 +309,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-minutes", type=float, default=55.0, help="wall-clock training budget")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", type=Path, metavar="RUN",
+                        help="start from this run's weights where the layers match (training.transfer)")
+    parser.add_argument("--freeze-conv", action="store_true", help="with --init-from: keep its convolutions fixed")
     args = parser.parse_args(argv)
+    if args.freeze_conv and not args.init_from:
+        parser.error("--freeze-conv needs --init-from")
     meta = train(args)
     # Only validation figures are printed: hyper-parameters are chosen on them, never on the test split
     # (its figures are in meta.json and in the report of ecg-evaluate).

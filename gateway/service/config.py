@@ -80,6 +80,8 @@ class MqttConfig:
 class ModelConfig:
     path: str | None = field(default=None, metadata={"path": True})  # None: the shipped model of ``scheme``
     scheme: str | None = None  # None: seed8 when shipped, else whatever the file's metadata says
+    # patient-adaptive heads (ecg-adapt): <adaptation_dir>/<patient>.npz, used when that patient's pipeline starts
+    adaptation_dir: str | None = field(default=None, metadata={"path": True})
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from .. import __version__
+from ..classify.adapt import AdaptationError, for_patient
 from ..alerts.types import ALERT_TYPES
 from .config import ConfigError, DeviceConfig, GatewayConfig, default_client_id, load_config
 from .logs import setup_logging
@@ -62,6 +63,7 @@ class SharedClassifier:
         self.labels = classifier.labels
         self.scheme = classifier.scheme
         self.version = classifier.version
+        self.metadata = getattr(classifier, "metadata", {})  # what an adaptation is checked against
 
     def classify(self, images: np.ndarray, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
@@ -82,7 +84,7 @@ class Gateway:
     def make_processor(self, params: StreamParams, device: DeviceConfig, now: float) -> StreamProcessor:
         stream = DeviceStream(params.device_id, device.patient, params.rate, params.bits, params.lead_off,
                               gain=device.gain, vref=device.vref, zero=device.zero)
-        processor = StreamProcessor(stream, self.classifier, self.config.processor, now)
+        processor = StreamProcessor(stream, self.classifier_for(device.patient), self.config.processor, now)
         if self.config.mqtt.trace:
             processor.sample_sink = TraceTap(params.device_id, now, self.config.mqtt.trace_hz,
                                              self._trace_sender(device.patient))
@@ -98,6 +100,18 @@ class Gateway:
             except RuntimeError:  # the loop has closed while the last samples were processed
                 pass
         return send
+
+    def classifier_for(self, patient: str):
+        """The patient's adapted classifier (``[model] adaptation_dir``), read now, so a new head is used from the
+        next connection; the plain model when the patient has none, or, logged as an error, when it cannot be used."""
+        try:
+            classifier = for_patient(self.classifier, self.config.model.adaptation_dir, patient)
+        except AdaptationError as e:
+            log.error("patient %s: the plain model is used, the adaptation cannot be: %s", patient, e)
+            return self.classifier
+        if classifier is not self.classifier:
+            log.info("patient %s: adapted classifier %s", patient, classifier.version)
+        return classifier
 
     def stop(self) -> None:
         """Ask the service to shut down (signal handlers, tests)."""
@@ -187,10 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, OSError) as e:
         log.error("cannot load the model: %s", e)
         return 3
+    adapted = []
+    for patient in config.patients():  # a bad head stops the start, where it is seen, not a connection later
+        try:
+            if for_patient(classifier, config.model.adaptation_dir, patient) is not classifier:
+                adapted.append(patient)
+        except AdaptationError as e:
+            log.error("model.adaptation_dir: patient %s: %s", patient, e)
+            return 3
     if args.check:
         print(f"configuration OK: {len(config.devices)} devices ({', '.join(config.patients()) or 'no patients'}), "
               f"ws://{config.server.host}:{config.server.port}/v1/stream, MQTT {config.mqtt.host}:{config.mqtt.port} "
-              f"prefix {config.mqtt.prefix!r}, model {classifier.version}, state in {config.state.dir}")
+              f"prefix {config.mqtt.prefix!r}, model {classifier.version}, state in {config.state.dir}, "
+              f"adapted patients: {', '.join(adapted) or 'none'}")
         return 0
     notifier = Notifier()
     if notifier.watchdog_interval and notifier.watchdog_interval < TICK:

@@ -5,7 +5,9 @@ live device reads the record (one lead, chosen by
 :func:`gateway.signal.leads.choose_lead` or ``--lead NAME|INDEX``,
 converted to the counts of a wide-range 16-bit front end so nothing clips
 and nothing is lost to rounding), in one-second frames, at the record's own
-rate (any rate from 50 Hz; the processor resamples to 360 Hz).
+rate (any rate from 50 Hz; the processor resamples to 360 Hz).  With
+``--adaptation FILE.npz`` the processor classifies with that patient's head
+(``ecg-adapt``, :mod:`gateway.classify.adapt`) on top of the model.
 
 **Invalid samples** (WFDB's missing-value code, NaN in ``p_signal``) are a
 gap, as a sequence gap of a live device: the stretch is not fed, the
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="directory for the annotation file (default: beside the record)")
     parser.add_argument("--model", help="a .tflite model with its .json (default: the shipped one)")
     parser.add_argument("--scheme", default=None, help="label scheme of the shipped model (default seed8)")
+    parser.add_argument("--adaptation", metavar="FILE.npz",
+                        help="a patient's head made by ecg-adapt for this model, on top of it")
     parser.add_argument("--extension", default="ecg", help="annotation file extension (default ecg)")
     parser.add_argument("--lead", metavar="NAME|INDEX",
                         help="the lead to analyse, by header name or 0-based index (default: MLII, II, V5, V1, "
@@ -210,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", metavar="FILE.html", help="instead: a Holter-style HTML report over RECORD... "
                         "(WFDB, .edf, .csv with --rate HZ [--column NAME]); see gateway/tools/report.py")
     args = parser.parse_args(argv)
+    from ..classify.adapt import AdaptedClassifier, load as load_adaptation
     from ..classify.model import ModelError, load_model
 
     try:
         classifier = load_model(args.model, args.scheme)
+        if args.adaptation:
+            classifier = AdaptedClassifier(classifier, load_adaptation(args.adaptation, classifier.metadata))
         analysis = analyze_record(args.record, classifier, args.out, extension=args.extension, lead=args.lead)
     except (ModelError, SignalError, FileNotFoundError, ValueError) as e:
         print(f"ecg-analyze: {e}", file=sys.stderr)
