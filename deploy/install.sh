@@ -4,7 +4,7 @@
 # upgrade; an existing /etc/ecg-gateway/gateway.toml is kept.
 #
 #   sudo deploy/install.sh [--root DIR] [--no-apt] [--no-systemctl] [--no-check]
-#                          [--with-mosquitto] [--pip-args "ARGS"]
+#                          [--with-mosquitto] [--with-console] [--pip-args "ARGS"]
 #
 #   --root DIR         install into DIR as the root filesystem (image building,
 #                      tests); DIR must have etc/passwd, etc/group, etc/shadow
@@ -15,6 +15,10 @@
 #   --no-check         skip the MemoryDenyWriteExecute check (deploy/mdwe_check.py)
 #   --with-mosquitto   also install the Mosquitto broker and clients (see
 #                      deploy/mosquitto/README.md to configure it)
+#   --with-console     also install the web console ecg-web: the [web] extra,
+#                      /etc/ecg-web/web.toml from deploy/web.example.toml if
+#                      there is none, and the unit ecg-web.service, enabled
+#                      (add users with ecg-web adduser; docs/console.md)
 #   --pip-args "ARGS"  extra arguments for pip (e.g. a local wheel house)
 #
 # What it does: apt packages to build systemd-python (python3-venv,
@@ -34,6 +38,7 @@ APT=1
 SYSTEMCTL=1
 CHECK=1
 MOSQUITTO=0
+CONSOLE=0
 PIP_ARGS=""
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
     --no-systemctl) SYSTEMCTL=0; shift ;;
     --no-check) CHECK=0; shift ;;
     --with-mosquitto) MOSQUITTO=1; shift ;;
+    --with-console) CONSOLE=1; shift ;;
     --pip-args) [ $# -ge 2 ] || die "--pip-args needs a value"; PIP_ARGS="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -62,6 +68,11 @@ EXAMPLE="$SRC/deploy/gateway.example.toml"
 UNIT="$SRC/deploy/ecg-gateway.service"
 [ -f "$EXAMPLE" ] || die "$EXAMPLE is missing (is this a full checkout?)"
 [ -f "$UNIT" ] || die "$UNIT is missing (is this a full checkout?)"
+WEB_EXAMPLE="$SRC/deploy/web.example.toml"
+WEB_UNIT="$SRC/deploy/ecg-web.service"
+if [ "$CONSOLE" -eq 1 ]; then
+  [ -f "$WEB_EXAMPLE" ] && [ -f "$WEB_UNIT" ] || die "deploy/web.example.toml or deploy/ecg-web.service is missing"
+fi
 
 # Paths inside the target root.
 R="${ROOT%/}"
@@ -69,7 +80,6 @@ APP="$R/opt/ecg-gateway"
 VENV="$APP/venv"
 CONF_DIR="$R/etc/ecg-gateway"
 CONF="$CONF_DIR/gateway.toml"
-UNIT_DEST="$R/etc/systemd/system/ecg-gateway.service"
 USER_NAME=ecg
 
 # 1. Debian packages.
@@ -102,7 +112,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "created $VENV"
 fi
 # shellcheck disable=SC2086  # PIP_ARGS is a list of words on purpose
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS "$SRC[litert,systemd]"
+extras=litert,systemd
+[ "$CONSOLE" -eq 1 ] && extras=litert,systemd,web
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PIP_ARGS "$SRC[$extras]"
 if "$VENV/bin/python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("tensorflow") is None)'; then
   die "TensorFlow ended up in $VENV; the gateway's runtime must not depend on it"
 fi
@@ -111,35 +123,44 @@ install -m 0644 "$SRC/deploy/mdwe_check.py" "$APP/mdwe_check.py"
 say "installed $("$VENV/bin/python" -c 'import importlib.metadata as m; print("ecg-edge", m.version("ecg-edge"))') into $VENV"
 
 # 4. Configuration: root-owned, readable by the service's group only.
-install -d -m 0750 -o 0 -g "$GID" "$CONF_DIR"
-if [ -e "$CONF" ]; then
-  say "kept existing $CONF"
-else
-  install -m 0640 -o 0 -g "$GID" "$EXAMPLE" "$CONF"
-  say "wrote $CONF from the example: add your devices and broker before starting"
-fi
-chown 0:"$GID" "$CONF"
-chmod 0640 "$CONF"
+install_config() {  # example, destination
+  local dir; dir="$(dirname "$2")"
+  install -d -m 0750 -o 0 -g "$GID" "$dir"
+  if [ -e "$2" ]; then
+    say "kept existing $2"
+  else
+    install -m 0640 -o 0 -g "$GID" "$1" "$2"
+    say "wrote $2 from the example: fill it in before starting"
+  fi
+  chown 0:"$GID" "$2"
+  chmod 0640 "$2"
+}
+install_config "$EXAMPLE" "$CONF"
+[ "$CONSOLE" -eq 1 ] && install_config "$WEB_EXAMPLE" "$R/etc/ecg-web/web.toml"
 
-# 5. The unit.
-install -d -m 0755 "$(dirname "$UNIT_DEST")"
-install -m 0644 "$UNIT" "$UNIT_DEST"
-say "installed $UNIT_DEST"
-if [ "$SYSTEMCTL" -eq 1 ]; then
+# 5. The units.
+install_unit() {  # unit file, name
+  local dest="$R/etc/systemd/system/$2"
+  install -d -m 0755 "$(dirname "$dest")"
+  install -m 0644 "$1" "$dest"
+  say "installed $dest"
+  [ "$SYSTEMCTL" -eq 1 ] || return 0
   if [ "$ROOT" = / ]; then
     systemctl daemon-reload
-    systemctl enable ecg-gateway.service
-    if systemctl is-active --quiet ecg-gateway.service; then
-      systemctl restart ecg-gateway.service
-      say "restarted the running service"
+    systemctl enable "$2"
+    if systemctl is-active --quiet "$2"; then
+      systemctl restart "$2"
+      say "restarted the running $2"
     else
-      say "enabled; start it with: systemctl start ecg-gateway (after editing $CONF)"
+      say "enabled; start it with: systemctl start $2 (after editing its configuration)"
     fi
   else
-    systemctl --root="$ROOT" enable ecg-gateway.service
-    say "enabled in $ROOT"
+    systemctl --root="$ROOT" enable "$2"
+    say "enabled $2 in $ROOT"
   fi
-fi
+}
+install_unit "$UNIT" ecg-gateway.service
+[ "$CONSOLE" -eq 1 ] && install_unit "$WEB_UNIT" ecg-web.service
 
 # 6. The sandbox's MemoryDenyWriteExecute=yes must suit the installed stack.
 if [ "$CHECK" -eq 1 ]; then

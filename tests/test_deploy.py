@@ -1,11 +1,13 @@
 """Deployment on the Pi: the systemd unit, its sandbox, install.sh and the broker's ACLs.
 
-* ``deploy/ecg-gateway.service`` passes ``systemd-analyze verify`` with no
-  warning, and ``systemd-analyze security`` rates it OK (<= 2.0);
+* ``deploy/ecg-gateway.service`` and ``deploy/ecg-web.service`` (the console)
+  pass ``systemd-analyze verify`` with no warning, and ``systemd-analyze
+  security`` rates them OK (<= 2.0);
 * the gateway's Python stack (numpy, scipy, LiteRT, the stream processor)
   runs under the seccomp rules of its ``MemoryDenyWriteExecute=yes``;
 * ``deploy/install.sh`` installs into a scratch root (user, virtualenv,
-  config, enabled unit) and a second run changes nothing it should keep;
+  config, enabled unit) and a second run changes nothing it should keep,
+  adding the console with ``--with-console``;
 * ``deploy/mosquitto`` run by a real Mosquitto: gateways publish only under
   their own patients, caregivers read only the patients they follow, over
   TLS too.
@@ -32,7 +34,9 @@ from gateway.tools.localbroker import find_mosquitto, free_port
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 UNIT = DEPLOY / "ecg-gateway.service"
-INSTALLED_EXEC = "/opt/ecg-gateway/venv/bin/ecg-gateway"
+WEB_UNIT = DEPLOY / "ecg-web.service"
+INSTALLED_BIN = "/opt/ecg-gateway/venv/bin/"
+UNITS = {"ecg-gateway.service": "ecg-gateway", "ecg-web.service": "ecg-web"}  # unit -> the program it starts
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None,
                                            reason="systemd-analyze is not installed (apt-get install systemd)")
@@ -40,26 +44,27 @@ needs_systemd_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None,
 
 # ------------------------------------------------------------------ the unit
 
-def unit_with_existing_exec(tmp_path: Path, extra: str = "") -> Path:
+def unit_with_existing_exec(tmp_path: Path, extra: str = "", name: str = "ecg-gateway.service") -> Path:
     """The unit, unchanged but for ExecStart's binary, which must exist for verify to pass.
 
-    The project's own ``ecg-gateway`` entry point (of the running virtualenv)
-    stands in for the one install.sh puts under /opt; every directive is the
-    real one.
+    The project's own entry point (of the running virtualenv) stands in for
+    the one install.sh puts under /opt; every directive is the real one.
     """
-    text = UNIT.read_text()
-    assert text.count(INSTALLED_EXEC) == 1
-    exe = Path(sys.prefix) / "bin" / "ecg-gateway"
-    assert exe.is_file(), "the ecg-gateway entry point is not installed in this environment"
-    text = text.replace(INSTALLED_EXEC, str(exe)).replace("[Service]\n", f"[Service]\n{extra}", 1)
-    out = tmp_path / "ecg-gateway.service"
+    text = (DEPLOY / name).read_text()
+    program = UNITS[name]
+    assert text.count(INSTALLED_BIN + program + " ") == 1
+    exe = Path(sys.prefix) / "bin" / program
+    assert exe.is_file(), f"the {program} entry point is not installed in this environment"
+    text = text.replace(INSTALLED_BIN + program, str(exe)).replace("[Service]\n", f"[Service]\n{extra}", 1)
+    out = tmp_path / name
     out.write_text(text)
     return out
 
 
 @needs_systemd_analyze
-def test_unit_verifies_without_any_warning(tmp_path):
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit_with_existing_exec(tmp_path))],
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_unit_verifies_without_any_warning(tmp_path, name):
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit_with_existing_exec(tmp_path, name=name))],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
@@ -73,10 +78,11 @@ def test_verify_would_report_a_bad_directive(tmp_path):
 
 
 @needs_systemd_analyze
-def test_unit_security_exposure_is_ok(tmp_path):
-    result = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes", "--no-pager", str(UNIT)],
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_unit_security_exposure_is_ok(tmp_path, name):
+    result = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes", "--no-pager", str(DEPLOY / name)],
                             capture_output=True, text=True, timeout=60)
-    match = re.search(r"Overall exposure level for ecg-gateway\.service: (\d+\.\d+) (\w+)", result.stdout)
+    match = re.search(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+) (\w+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 2.0 and match.group(2) == "OK", result.stdout
 
@@ -85,7 +91,7 @@ def test_unit_runs_the_installed_gateway_as_a_notify_service_with_a_watchdog():
     lines = [ln.strip() for ln in UNIT.read_text().splitlines()]
     for expected in ("Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=on-failure", "User=ecg",
                      "StateDirectory=ecg-gateway", "ConfigurationDirectory=ecg-gateway", "UMask=0077",
-                     f"ExecStart={INSTALLED_EXEC} --config /etc/ecg-gateway/gateway.toml",
+                     f"ExecStart={INSTALLED_BIN}ecg-gateway --config /etc/ecg-gateway/gateway.toml",
                      "MemoryDenyWriteExecute=yes", "CapabilityBoundingSet=", "WantedBy=multi-user.target"):
         assert expected in lines, expected
 
@@ -120,11 +126,12 @@ def scratch_root(path: Path) -> Path:
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
-def run_install(root: Path) -> subprocess.CompletedProcess:
+def run_install(root: Path, *options: str) -> subprocess.CompletedProcess:
     # No apt and no shipped-model check on the test machine; --no-deps: the runtime's
     # dependencies are what pyproject.toml lists, installing them again proves nothing.
     return subprocess.run(["bash", str(DEPLOY / "install.sh"), "--root", str(root), "--no-apt", "--no-check",
-                           "--pip-args", "--no-deps"], capture_output=True, text=True, timeout=600, env=CLEAN_ENV)
+                           "--pip-args", "--no-deps", *options], capture_output=True, text=True, timeout=600,
+                          env=CLEAN_ENV)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="install.sh needs root (it sets root:ecg ownership)")
@@ -163,15 +170,25 @@ def test_install_into_a_scratch_root_twice(tmp_path):
     origin, no_tf = probe.stdout.split()
     assert origin.startswith(str(venv)) and no_tf == "True"  # its own copy, and no TensorFlow
 
+    assert not (root / "etc/ecg-web").exists() and not (root / "etc/systemd/system/ecg-web.service").exists()
+
     # An administrator's configuration survives a re-install (an upgrade); so do its owner and mode.
+    # The upgrade adds the console.
     conf.write_text("# edited by the administrator\n")
-    second = run_install(root)
+    second = run_install(root, "--with-console")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "kept existing" in second.stdout and "user ecg exists" in second.stdout
     assert conf.read_text() == "# edited by the administrator\n"
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640 and conf.stat().st_gid == gid
     assert (root / "etc/passwd").read_text() == passwd
     assert unit.read_text() == UNIT.read_text() and wants.is_symlink()
+    web_conf = root / "etc/ecg-web/web.toml"
+    assert web_conf.read_text() == (DEPLOY / "web.example.toml").read_text()
+    assert stat.S_IMODE(web_conf.stat().st_mode) == 0o640 and web_conf.stat().st_gid == gid
+    assert (root / "etc/systemd/system/ecg-web.service").read_text() == WEB_UNIT.read_text()
+    assert os.readlink(root / "etc/systemd/system/multi-user.target.wants/ecg-web.service") == \
+        "/etc/systemd/system/ecg-web.service"
+    assert (venv / "bin/ecg-web").is_file()
 
 
 def test_install_refuses_a_root_without_account_files(tmp_path):
