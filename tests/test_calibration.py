@@ -55,7 +55,6 @@ def test_the_calibration_pages_cluster_a_patients_recording_and_save_the_labels(
 
     from gateway.web.app import Console
     from gateway.web.auth import add_user
-    from gateway.web.calibration import ecg_adapt
     from gateway.web.config import ConsoleConfig
     from gateway.web.live import Live
     from gateway.web.store import Store
@@ -92,10 +91,7 @@ def test_the_calibration_pages_cluster_a_patients_recording_and_save_the_labels(
             text = await done.text()
             assert done.status == 200, text
             assert re.search(r"wrote labels/e233\.cal: \d+ beats \(N \d+, V \d+", text)
-            if ecg_adapt() is None:
-                assert "ecg-adapt is not installed in this version" in text
-            else:
-                assert (tmp_path / "adaptations" / "p1.npz").is_file()
+            assert "The gateway loads" in text and (tmp_path / "adaptations" / "p1.npz").is_file()
         finally:
             await client.close()
 

@@ -52,12 +52,6 @@ def recordings(root: str, patient: str) -> list[Recording]:
     return found
 
 
-def ecg_adapt() -> str | None:
-    """The ``ecg-adapt`` command beside this Python, or on PATH (None: not installed in this version)."""
-    beside = Path(sys.executable).parent / "ecg-adapt"
-    return str(beside) if beside.is_file() else shutil.which("ecg-adapt")
-
-
 class Calibrations:
     def __init__(self, state_dir: str, recordings_dir: str, adaptation_dir: str):
         self.root = Path(state_dir) / "calibration"
@@ -104,15 +98,10 @@ class Calibrations:
                                "writing the labels")
         wrote = wrote.replace(str(folder) + "/", "")
         record = folder / "labels" / Path(found["record"]).name
-        adapt = ecg_adapt()
-        if adapt is None:
-            return (f"{wrote}. ecg-adapt is not installed in this version, so no "
-                    f"adaptation was fitted; run: ecg-adapt {record} --annotator {ANNOTATOR} --from {found['from']:g}"
-                    f" --to {found['to']:g} --out ADAPTATION_DIR/{patient}.npz")
         if not self.adaptation_dir:
             return f"{wrote}. adaptation_dir is not configured: no adaptation was fitted."
         out = Path(self.adaptation_dir) / f"{patient}.npz"
         out.parent.mkdir(parents=True, exist_ok=True)
-        fitted = await run_tool([adapt, str(record), "--annotator", ANNOTATOR, "--from", f"{found['from']:g}", "--to",
+        fitted = await run_tool([sys.executable, "-m", "gateway.tools.adapt", str(record), "--annotator", ANNOTATOR, "--from", f"{found['from']:g}", "--to",
                                  f"{found['to']:g}", "--patient", patient, "--out", str(out)], folder, "ecg-adapt")
         return f"{wrote}. {fitted} The gateway loads {out} from its adaptation_dir."
