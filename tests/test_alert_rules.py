@@ -253,6 +253,21 @@ def test_the_bound_holds_pro_rata_over_every_window_so_a_short_stay_is_bounded_t
     assert ledger.alert(FREQUENT_PVC, 0, 1202 * FS, "pvc", {})  # 20 minutes after the first: room again
 
 
+def test_a_condition_the_bound_held_is_raised_late_while_it_still_holds_and_an_ended_one_never():
+    config, beats, ledger = shared(max_alerts_per_hour=2, alert_bound_window_s=3600.0, cooldown_s={FREQUENT_PVC: 0})
+    assert ledger.alert(FREQUENT_PVC, 0, 1, "pvc", {}) and ledger.alert(FREQUENT_PVC, 0, 2, "pvc", {})
+    assert ledger.alert(AF, 10 * FS, 20 * FS, "AF.", {}) == []  # the bound is full: held
+    assert ledger.alert(BIGEMINY, 30 * FS, 40 * FS, "bigeminy", {}) == []
+    assert ledger.ongoing(AF) and not ledger.raised(AF)
+    assert ledger.advance(3000 * FS) == []  # still no room
+    assert ledger.clear(BIGEMINY, 3100 * FS, "ended") == []  # bigeminy ended while held: never raised
+    late = ledger.advance(3600 * FS + 2)  # the first raise left the window: room for one
+    assert [(f.type, f.state, f.start) for f in late] == [(AF, "raised", 10 * FS)]
+    assert "held by the alert bound" in late[0].message and ledger.raised(AF)
+    assert ledger.alert(AF, 10 * FS, 3700 * FS, "AF.", {}) == []  # raised once
+    assert [f.type for f in ledger.advance(7300 * FS)] == []  # and bigeminy stays ended
+
+
 def test_an_open_ventricular_ectopy_episode_holds_the_frequent_pvc_count_and_bigeminy_holds_trigeminy():
     config, beats, ledger = shared(cooldown_s={FREQUENT_PVC: 0})
     ledger.alert(TRIGEMINY, 0, 10, "trigeminy", {})

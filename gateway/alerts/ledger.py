@@ -20,8 +20,11 @@ system's bookkeeping is written once (IEC 60601-1-8 is the model):
   ``max_alerts_per_hour * alert_bound_window_s / 3600`` raises in any such
   window, so the bound also holds over a short stay, not only once an hour
   has filled); beyond it, non-critical raises are held (and counted in the
-  next alert that goes out and in the status).  Critical raises count
-  towards it but are never held or delayed.
+  next alert that goes out and in the status).  A held condition (AF, a
+  run, bigeminy, ...) that still holds is raised late once the bound allows,
+  saying how late, so a long condition is never silent for its whole
+  episode; held events (PVC and APB counts) are only counted.  Critical
+  raises count towards it but are never held or delayed.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class Ledger:
         self._suppressed: Counter[str] = Counter()  # raises swallowed by a cool-down
         self._raises: deque[int] = deque()  # samples of the raises within the last bound window
         self.held_by_bound = 0  # raises held by the hourly bound since the last one that went out
+        #: conditions the bound held, raised late once it allows if they still hold: kind -> the raise's arguments
+        self._deferred: dict[str, tuple[int, str, dict[str, int], str]] = {}
         self._merge = beats.samples(config.episode_merge_s)
         self._bound_window = beats.samples(config.alert_bound_window_s)
         #: raises allowed in any bound window (at least one)
@@ -127,6 +132,8 @@ class Ledger:
         if severity != "critical" and len(self._raises) >= self.bound:
             self.held_by_bound += 1
             self._hold(kind)
+            if kind in CONDITIONS:
+                self._deferred[kind] = (start, message, counts, severity)
             return []
         self._raises.append(at)
         self._last_raise[kind] = at
@@ -157,6 +164,7 @@ class Ledger:
     def clear(self, kind: str, at: int, message: str, now: bool = False) -> list[Finding]:
         """Condition ``kind`` ended at ``at``: its clear goes out after ``episode_merge_s`` (``now``: at once)."""
         self._silent.discard(kind)
+        self._deferred.pop(kind, None)
         episode = self._open.get(kind)
         if episode is None:
             return []
@@ -168,8 +176,18 @@ class Ledger:
         return []
 
     def advance(self, at: int) -> list[Finding]:
-        """Clear the episodes that have not returned within ``episode_merge_s`` by ``at``."""
+        """Clear the episodes that have not returned within ``episode_merge_s`` by ``at``; raise the conditions
+        the bound held that still hold, once it allows (late, and saying so), so a long condition is never lost."""
         out: list[Finding] = []
+        for kind, (start, message, counts, severity) in list(self._deferred.items()):
+            while self._raises and self._raises[0] <= at - self._bound_window:
+                self._raises.popleft()
+            if len(self._raises) < self.bound:
+                del self._deferred[kind]
+                self._silent.discard(kind)
+                self.held_by_bound = max(0, self.held_by_bound - 1)  # it goes out now: not one of the others
+                late = f" (raised {(at - start) / self.beats.fs:.0f} s after it began: held by the alert bound)"
+                out += self.alert(kind, start, at, message + late, counts, severity)
         for kind, episode in list(self._open.items()):
             if episode.ending is not None and at >= episode.ending + self._merge:
                 waited = f" (no return within {self.config.episode_merge_s:g} s)"
