@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import as_signal
 from .quality import NOISE_KURTOSIS, noisy_window
+from .sqi import QRS_NOISE_MIN, unreadable_window
 from .spec import MODEL_FS
 
 
@@ -49,6 +50,7 @@ class RhythmConfig:
     min_ptp_mv: float = 0.15
     confirm: int = 2  # consecutive vf_like windows that confirm VF
     noise_kurtosis: float = NOISE_KURTOSIS
+    qrs_noise_min: float = QRS_NOISE_MIN  # QRS-to-noise ratio below which beat labels are held
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
@@ -70,6 +72,7 @@ class RhythmWindow:
     vf_like: bool  # this window alone looks like flutter/fibrillation
     vf: bool  # confirmed: ``confirm`` consecutive vf_like windows end here
     noisy: bool  # looks like noise rather than ECG
+    unreadable: bool = False  # noisy, or QRS too little above the noise between them for beat labels
 
 
 def vf_leakage(w: np.ndarray, fs: int = MODEL_FS) -> float:
@@ -131,8 +134,9 @@ class VFDetector:
         ptp = float(np.ptp(w))
         vf_like = leak < c.leakage_max and conc > c.concentration_min and ptp >= c.min_ptp_mv
         self._run = self._run + 1 if vf_like else 0
-        return RhythmWindow(end, leak, conc, ptp, vf_like, self._run >= c.confirm,
-                            noisy_window(w, c.noise_kurtosis))
+        noisy = noisy_window(w, c.noise_kurtosis)
+        return RhythmWindow(end, leak, conc, ptp, vf_like, self._run >= c.confirm, noisy,
+                            noisy or unreadable_window(w, c.qrs_noise_min))
 
 
 def detect_vf(y: np.ndarray, fs: int = MODEL_FS, config: RhythmConfig | None = None) -> list[RhythmWindow]:
