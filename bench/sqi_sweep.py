@@ -1,6 +1,6 @@
 """Validation of the QRS-to-noise limit that holds beat labels (gateway/signal/sqi.py), on records the noise bench never uses.
 
-    python -m bench.sqi_sweep 0 100 [--data-dir ../shared/data] [--work /tmp/ecg-sqi-sweep]
+    python -m bench.sqi_sweep 0 100 [--records 101 109 ...] [--data-dir ../shared/data] [--work /tmp/ecg-sqi-sweep]
 
 For each limit (0 = the test off, the gateway before it existed), in a
 fresh process so the rhythm detector's default takes it: MIT-BIH DS1
@@ -25,7 +25,7 @@ NO_RUNS = ("101", "108", "109", "112", "114", "116")  # DS1, no reference run of
 RUNS = ("106", "124", "203", "205", "207", "208", "223")  # DS1 with runs (208: couplets only), flutter in 207
 
 
-def one(limit: float, data: Path, work: Path) -> None:
+def one(limit: float, data: Path, work: Path, records: list[str]) -> None:
     """All runs at one limit (this process only)."""
     import gateway.signal.sqi as sqi
 
@@ -45,7 +45,7 @@ def one(limit: float, data: Path, work: Path) -> None:
     classifier = load_model(None, num_threads=1)
     noise = noise_source(data / "nstdb", "ma", 0)
     rms = nst.rms_amplitude(noise, 360)
-    for record in NO_RUNS + RUNS:
+    for record in records:
         path = data / "mitdb" / record
         rec = read_record(path)
         info = describe(path, rec)
@@ -72,15 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("limits", nargs="+", type=float)
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--work", default="/tmp/ecg-sqi-sweep")
+    parser.add_argument("--records", nargs="+", default=list(NO_RUNS + RUNS))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        one(args.limits[0], Path(args.data_dir), Path(args.work) / f"{args.limits[0]:g}")
+        one(args.limits[0], Path(args.data_dir), Path(args.work) / f"{args.limits[0]:g}", args.records)
         return 0
     rows = []
     for limit in args.limits:
         out = subprocess.run([sys.executable, "-m", "bench.sqi_sweep", str(limit), "--one", "--data-dir", args.data_dir,
-                              "--work", args.work], cwd=REPO, check=True, capture_output=True, text=True).stdout
+                              "--work", args.work, "--records", *args.records], cwd=REPO, check=True, capture_output=True, text=True).stdout
         rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         for line in out.splitlines():
             print(line, flush=True)
