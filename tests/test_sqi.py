@@ -39,8 +39,10 @@ def nst_noise(n: int, qrs_mv: float, snr_db: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 1, n) * qrs_mv * np.sqrt(2) / 4 * 10 ** (-snr_db / 20)
 
 
-def test_the_limit_is_the_rhythm_detectors_default():
+def test_the_limit_is_the_rhythm_detectors_default_and_a_bad_one_is_named():
     assert RhythmConfig().qrs_noise_min == QRS_NOISE_MIN > 0
+    with pytest.raises(ValueError, match="qrs_noise_min"):
+        RhythmConfig(qrs_noise_min=-1.0)
 
 
 @pytest.mark.parametrize("record, what", [("e100", "sinus rhythm"), ("e119", "ventricular bigeminy"),

@@ -20,7 +20,8 @@ A window is ``vf_like`` when both hold and its peak-to-peak exceeds
 confirmed when ``confirm`` consecutive windows are ``vf_like``.  The
 thresholds were chosen on the MIT-BIH DS1 records and are validated over
 all 48 records by ``python -m bench.vf`` (see docs/vf.md).  Each window also
-carries a noise verdict (:func:`gateway.signal.quality.noisy_window`).
+carries a noise verdict (:func:`gateway.signal.quality.noisy_window`) and
+a readability verdict for beat labels (:func:`gateway.signal.sqi.unreadable_window`).
 
 Windows end at multiples of ``step`` samples from the segment's start, so
 streaming equals offline whatever the block sizes.
@@ -59,6 +60,8 @@ class RhythmConfig:
             raise ValueError(f"band_hz: expected 0.5 <= low < high <= 30, got {self.band_hz!r}")
         if self.confirm < 1:
             raise ValueError(f"confirm: must be >= 1, got {self.confirm!r}")
+        if not self.qrs_noise_min >= 0:
+            raise ValueError(f"qrs_noise_min: must be >= 0 (0 turns the test off), got {self.qrs_noise_min!r}")
 
 
 @dataclass(frozen=True)
