@@ -260,8 +260,9 @@ def test_e207_flutter_raises_ventricular_fibrillation_inside_the_episode():
     assert not alerts(events, PAUSE) and not alerts(events, BRADYCARDIA)  # no beats in flutter is not a pause
 
 
-def window(end: int, vf_like: bool, vf: bool = False, noisy: bool = False) -> RhythmWindow:
-    return RhythmWindow(end, 0.3 if vf_like else 0.9, 0.9 if vf_like else 0.3, 1.0, vf_like, vf, noisy)
+def window(end: int, vf_like: bool, vf: bool = False, noisy: bool = False, unreadable: bool = False) -> RhythmWindow:
+    return RhythmWindow(end, 0.3 if vf_like else 0.9, 0.9 if vf_like else 0.3, 1.0, vf_like, vf, noisy,
+                        noisy or unreadable)
 
 
 def test_flutter_labels_confirm_a_single_flutter_window():
@@ -353,3 +354,29 @@ def test_labels_read_in_noise_raise_no_beat_label_alert():
     assert [f.type for f in out if f.state == "raised"] == [POOR_SIGNAL]
     poor = [f for f in out if f.type == POOR_SIGNAL][0]
     assert "held while beats are unreadable" in poor.message
+
+
+def run_of_three(unreadable_at: set[int]) -> list:
+    """Sinus beats each second, then three V beats 0.4 s apart at 20 s; windows unreadable at the given ends (s)."""
+    policy = AlertPolicy(IMMEDIATE)
+    policy.segment_start(0)
+    peaks = [(k * FS, "N") for k in range(1, 20)] + [(20 * FS + i * 144, "V") for i in range(3)] + [(22 * FS, "N")]
+    items = [(p + 256, 0, (p, label)) for p, label in peaks] + [(k * FS, 1, k) for k in range(4, 26)]
+    out, prev = [], None
+    for at, kind, payload in sorted(items):
+        if kind:
+            out += policy.rhythm(at, window(at, False, unreadable=payload in unreadable_at), 4 * FS)
+        else:
+            p, label = payload
+            out += policy.beat(at, p, label, None if prev is None else p - prev)
+            prev = p
+    return out
+
+
+def test_a_run_in_a_window_whose_qrs_barely_rise_above_the_noise_is_held_without_a_poor_signal_alert():
+    clean = run_of_three(set())
+    assert [(f.type, f.severity) for f in clean if f.state == "raised"] == [(RUN, "critical")]
+    held = run_of_three({21})  # the 17-21 s window holds the run's beats; kurtosis found no noise
+    assert not [f for f in held if f.state == "raised"]
+    too_early = run_of_three({18})  # ended more than a second before the run's first beat: no hold
+    assert [f.type for f in too_early if f.state == "raised"] == [RUN]

@@ -5,10 +5,15 @@ stamped with the sample it became due, whatever the framing.  *Signal lost*
 comes from the adapter's clock (no frame for ``signal_lost_s``).  *Poor
 signal* is the share of noisy rhythm windows over ``poor_signal_window_s``:
 raised at ``poor_signal_fraction``, cleared at half of it.  Independently of
-that alert, a beat inside a noisy window (or within a second after one) is
-*unreliable*: its label is not used by the beat-label rules (runs, PVC and
-APB counts, patterns), since muscle and motion artefact are what the
-classifier most often mistakes for ventricular beats.
+that alert, a beat inside an unreadable window (or within a second after
+one) is *unreliable*: its label is not used by the beat-label rules (runs,
+PVC and APB counts, patterns), since muscle and motion artefact are what the
+classifier most often mistakes for ventricular beats (and a beat in a noisy
+window gives the AF detector no RR interval).  A window is
+unreadable when it is noisy (kurtosis) or when its QRS complexes stand too
+little above the noise between them (:mod:`gateway.signal.sqi`); only the
+noisy verdict counts towards *poor signal*, so moderate noise holds labels
+without raising an alert of its own.
 """
 
 from __future__ import annotations
@@ -91,28 +96,42 @@ class QualityRule:
     def __init__(self, config: SignalSettings, ledger: Ledger, beats: BeatLog):
         self.config, self.ledger, self.beats = config, ledger, beats
         self._noisy: deque[tuple[int, bool]] = deque()  # (end, noisy) of the windows of the last span
+        self._unreadable: deque[int] = deque()  # ends of the unreadable windows of the last span
         self._window = 0  # samples in one rhythm window
 
     def reset(self) -> None:
         self._noisy.clear()
+        self._unreadable.clear()
 
-    def unreliable(self, peak: int) -> bool:
-        """A noisy window holds ``peak`` or ended less than a second before it."""
+    def unreliable(self, peak: int, labels: bool = True) -> bool:
+        """A window held ``peak`` or ended less than a second before it that was unreadable (``labels``) or noisy.
+
+        Beat labels are held on the wider test; RR intervals (the AF
+        detector's input) only in noisy windows, as before the QRS-to-noise
+        test existed, since that test was chosen for labels and not measured
+        against AF detection.
+        """
         after = self.beats.samples(1.0)
-        return any(noisy and end - self._window <= peak < end + after for end, noisy in self._noisy)
+        ends = self._unreadable if labels else [end for end, noisy in self._noisy if noisy]
+        return any(end - self._window <= peak < end + after for end in ends)
 
     def clean_share(self) -> float | None:
         if not self._noisy:
             return None
         return 1.0 - sum(n for _, n in self._noisy) / len(self._noisy)
 
-    def window(self, at: int, noisy: bool, window_samples: int) -> list[Finding]:
+    def window(self, at: int, noisy: bool, window_samples: int, unreadable: bool | None = None) -> list[Finding]:
+        """One rhythm window ending at ``at``; ``unreadable`` (holds beat labels) defaults to ``noisy``."""
         c = self.config
         span = self.beats.samples(c.poor_signal_window_s)
         self._window = window_samples
         self._noisy.append((at, noisy))
+        if noisy or unreadable:
+            self._unreadable.append(at)
         while self._noisy and self._noisy[0][0] <= at - span:
             self._noisy.popleft()
+        while self._unreadable and self._unreadable[0] <= at - span:
+            self._unreadable.popleft()
         start = self.beats.segment_start
         seen = at - start if start is not None else 0
         if seen < span or not self._noisy or self.ledger.raised(VF):

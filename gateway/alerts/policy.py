@@ -108,7 +108,7 @@ class AlertPolicy:
         self.beats.last_peak = peak
         category = self.beats.category(label)
         reliable = not self._quality.unreliable(peak)
-        out += self._af.beat(at, peak, rr, label, reliable)
+        out += self._af.beat(at, peak, rr, label, not self._quality.unreliable(peak, labels=False))
         if category in ("V", "A") and not reliable:
             category = "?"  # a label read in noise is no evidence for runs, counts or patterns
         out += self._runs.beat(at, record, category)
@@ -121,7 +121,7 @@ class AlertPolicy:
         """One flutter/fibrillation analysis window ending at absolute sample ``at``."""
         out = self.advance(at)
         out += self._flutter.window(at, window, window_samples)
-        out += self._quality.window(at, window.noisy, window_samples)
+        out += self._quality.window(at, window.noisy, window_samples, window.unreadable)
         return out
 
     def lead(self, at: int, on: bool, reason: str) -> list[Finding]:

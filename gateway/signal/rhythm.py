@@ -22,7 +22,8 @@ thresholds were chosen on the MIT-BIH DS1 records; ``python -m bench.vf``
 scores the alerts they drive through the whole processor on the MIT-BIH
 Malignant Ventricular Ectopy Database (vfdb) and all 48 MIT-BIH records
 (docs/vf.md; trials of other thresholds there were chosen against).  Each window also
-carries a noise verdict (:func:`gateway.signal.quality.noisy_window`).
+carries a noise verdict (:func:`gateway.signal.quality.noisy_window`) and
+a readability verdict for beat labels (:func:`gateway.signal.sqi.unreadable_window`).
 
 Windows end at multiples of ``step`` samples from the segment's start, so
 streaming equals offline whatever the block sizes.
@@ -36,6 +37,7 @@ import numpy as np
 
 from ..errors import as_signal
 from .quality import NOISE_KURTOSIS, noisy_window
+from .sqi import QRS_NOISE_MIN, unreadable_window
 from .spec import MODEL_FS
 
 
@@ -51,6 +53,7 @@ class RhythmConfig:
     min_ptp_mv: float = 0.15
     confirm: int = 2  # consecutive vf_like windows that confirm VF
     noise_kurtosis: float = NOISE_KURTOSIS
+    qrs_noise_min: float = QRS_NOISE_MIN  # QRS-to-noise ratio below which beat labels are held
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
@@ -59,6 +62,8 @@ class RhythmConfig:
             raise ValueError(f"band_hz: expected 0.5 <= low < high <= 30, got {self.band_hz!r}")
         if self.confirm < 1:
             raise ValueError(f"confirm: must be >= 1, got {self.confirm!r}")
+        if not self.qrs_noise_min >= 0:
+            raise ValueError(f"qrs_noise_min: must be >= 0 (0 turns the test off), got {self.qrs_noise_min!r}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class RhythmWindow:
     vf_like: bool  # this window alone looks like flutter/fibrillation
     vf: bool  # confirmed: ``confirm`` consecutive vf_like windows end here
     noisy: bool  # looks like noise rather than ECG
+    unreadable: bool = False  # noisy, or QRS too little above the noise between them for beat labels
 
 
 def vf_leakage(w: np.ndarray, fs: int = MODEL_FS) -> float:
@@ -133,8 +139,9 @@ class VFDetector:
         ptp = float(np.ptp(w))
         vf_like = leak < c.leakage_max and conc > c.concentration_min and ptp >= c.min_ptp_mv
         self._run = self._run + 1 if vf_like else 0
-        return RhythmWindow(end, leak, conc, ptp, vf_like, self._run >= c.confirm,
-                            noisy_window(w, c.noise_kurtosis))
+        noisy = noisy_window(w, c.noise_kurtosis)
+        return RhythmWindow(end, leak, conc, ptp, vf_like, self._run >= c.confirm, noisy,
+                            noisy or unreadable_window(w, c.qrs_noise_min))
 
 
 def detect_vf(y: np.ndarray, fs: int = MODEL_FS, config: RhythmConfig | None = None) -> list[RhythmWindow]:
