@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .supervise import write_toml
+from .supervise import ChildProcess, write_toml
 
 READY = re.compile(r"ecg-web: serving on (https?://[^\s]+)")
 
@@ -32,7 +32,7 @@ def write_console_config(path: str | Path, *, mqtt_port: int, state_dir: str | P
     return write_toml(path, tables)
 
 
-class ConsoleProcess:
+class ConsoleProcess(ChildProcess):
     """``python -m gateway.web.main serve --config FILE``, its log in a file."""
 
     def __init__(self, config: str | Path, log: str | Path):
@@ -83,13 +83,3 @@ class ConsoleProcess:
         self.process = None
         self._log_file.close()
         return code
-
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

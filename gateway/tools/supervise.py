@@ -61,7 +61,24 @@ def write_toml(path: str | Path, tables: dict[str, dict[str, object]]) -> Path:
     return path
 
 
-class GatewayProcess:
+class ChildProcess:
+    """A program of this project run as a child, its output in the file ``log``."""
+
+    log: Path
+    process: subprocess.Popen | None
+
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class GatewayProcess(ChildProcess):
     """``python -m gateway.service.main --config FILE`` with a private notify socket."""
 
     def __init__(self, config: str | Path, log: str | Path, env: dict[str, str] | None = None,
@@ -146,13 +163,3 @@ class GatewayProcess:
         self._socket.close()
         self._notify_path.unlink(missing_ok=True)
         self._log_file.close()
-
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
