@@ -183,12 +183,18 @@ def groups(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     def pick(db: str, names=None) -> list[dict]:
         return [r for r in rows if r["db"] == db and (names is None or r["record"] in names) and not r["error"]]
 
+    no_vf = [r for r in pick("mitdb") if r["record"] not in VF_RECORDS]
     out = [("vfdb tuning (every other record)", pick("vfdb", VFDB_TUNING)), ("vfdb held out", pick("vfdb", VFDB_HELD_OUT)),
-           ("vfdb all 22", pick("vfdb")), ("mitdb DS1 (tuning)", pick("mitdb", DS1)), ("mitdb DS2", pick("mitdb", DS2)),
-           ("mitdb all 48", pick("mitdb")),
-           ("mitdb without VF (47)", [r for r in pick("mitdb") if r["record"] not in VF_RECORDS]),
-           ("svdb all", pick("svdb"))]
-    return [(name, g) for name, g in out if g]
+           (f"vfdb all {len(pick('vfdb'))}", pick("vfdb")), ("mitdb DS1 (tuning)", pick("mitdb", DS1)),
+           ("mitdb DS2", pick("mitdb", DS2)), (f"mitdb all {len(pick('mitdb'))}", pick("mitdb")),
+           (f"mitdb without VF ({len(no_vf)})", no_vf), (f"svdb all {len(pick('svdb'))}", pick("svdb"))]
+    named, seen = [], []
+    for name, g in out:  # a group with the same records as one before it (a subset run) is left out
+        records = {(r["db"], r["record"]) for r in g}
+        if records and records not in seen:
+            named.append((name, g))
+            seen.append(records)
+    return named
 
 
 def run_table(named: list[tuple[str, list[dict]]]) -> list[str]:
