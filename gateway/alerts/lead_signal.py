@@ -95,13 +95,12 @@ class QualityRule:
 
     def __init__(self, config: SignalSettings, ledger: Ledger, beats: BeatLog):
         self.config, self.ledger, self.beats = config, ledger, beats
-        self._noisy: deque[tuple[int, bool]] = deque()  # (end, noisy) of the windows of the last span
-        self._unreadable: deque[int] = deque()  # ends of the unreadable windows of the last span
+        #: (end, noisy, unreadable) of the windows of the last span
+        self._windows: deque[tuple[int, bool, bool]] = deque()
         self._window = 0  # samples in one rhythm window
 
     def reset(self) -> None:
-        self._noisy.clear()
-        self._unreadable.clear()
+        self._windows.clear()
 
     def unreliable(self, peak: int, labels: bool = True) -> bool:
         """A window held ``peak`` or ended less than a second before it that was unreadable (``labels``) or noisy.
@@ -112,38 +111,37 @@ class QualityRule:
         against AF detection.
         """
         after = self.beats.samples(1.0)
-        ends = self._unreadable if labels else [end for end, noisy in self._noisy if noisy]
-        return any(end - self._window <= peak < end + after for end in ends)
+        return any(end - self._window <= peak < end + after
+                   for end, noisy, unreadable in self._windows if (unreadable if labels else noisy))
 
     def clean_share(self) -> float | None:
-        if not self._noisy:
+        if not self._windows:
             return None
-        return 1.0 - sum(n for _, n in self._noisy) / len(self._noisy)
+        return 1.0 - self._noisy_share()
+
+    def _noisy_share(self) -> float:
+        return sum(noisy for _, noisy, _ in self._windows) / len(self._windows)
 
     def window(self, at: int, noisy: bool, window_samples: int, unreadable: bool | None = None) -> list[Finding]:
         """One rhythm window ending at ``at``; ``unreadable`` (holds beat labels) defaults to ``noisy``."""
         c = self.config
         span = self.beats.samples(c.poor_signal_window_s)
         self._window = window_samples
-        self._noisy.append((at, noisy))
-        if noisy or unreadable:
-            self._unreadable.append(at)
-        while self._noisy and self._noisy[0][0] <= at - span:
-            self._noisy.popleft()
-        while self._unreadable and self._unreadable[0] <= at - span:
-            self._unreadable.popleft()
+        self._windows.append((at, noisy, noisy or bool(unreadable)))
+        while self._windows and self._windows[0][0] <= at - span:
+            self._windows.popleft()
         start = self.beats.segment_start
         seen = at - start if start is not None else 0
-        if seen < span or not self._noisy or self.ledger.raised(VF):
+        if seen < span or not self._windows or self.ledger.raised(VF):
             return []  # judge only a whole window of verdicts
-        share = sum(n for _, n in self._noisy) / len(self._noisy)
+        share = self._noisy_share()
         if share >= c.poor_signal_fraction:
-            return self.ledger.alert(POOR_SIGNAL, self._noisy[0][0], at,
+            return self.ledger.alert(POOR_SIGNAL, self._windows[0][0], at,
                                      f"Poor signal quality: {share:.0%} of the last {c.poor_signal_window_s:.0f} s "
                                      "look like noise. Check the electrodes and ask the patient to keep still. "
                                      "Ventricular-run, PVC, APB and pattern alerts are held while beats "
                                      "are unreadable.",
-                                     self.beats.counts(self._noisy[0][0]))
+                                     self.beats.counts(self._windows[0][0]))
         if share <= c.poor_signal_fraction / 2:
             return self.ledger.clear(POOR_SIGNAL, at, "Signal quality good again.")
         return []
