@@ -9,7 +9,6 @@ address it serves; it stops on SIGTERM.  Accounts are made with
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -73,10 +72,8 @@ class ConsoleProcess(ChildProcess):
     def stop(self, timeout: float = 15.0) -> int:
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
         try:
-            code = self.process.wait(timeout)
+            code = self._terminate(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             code = self.process.wait()

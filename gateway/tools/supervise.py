@@ -71,6 +71,13 @@ class ChildProcess:
         assert self.process is not None
         return self.process.pid
 
+    def _terminate(self, timeout: float) -> int:
+        """SIGTERM if still running, then its exit code; ``subprocess.TimeoutExpired`` if it outlasts ``timeout``."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -140,10 +147,8 @@ class GatewayProcess(ChildProcess):
         """SIGTERM and wait for a clean exit; returns the exit code."""
         if self.process is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
         try:
-            code = self.process.wait(timeout)
+            code = self._terminate(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise TimeoutError(f"ecg-gateway did not stop within {timeout} s:\n" + self.log_tail())
