@@ -85,7 +85,8 @@ def read(args: tuple[str, str, str]) -> dict:
     from gateway.signal.chain import condition
     from gateway.signal.leads import read_record
     from gateway.signal.rpeaks import detect_rpeaks
-    from training.reference import MATCH_WINDOW_S, match_beats, read_reference
+    from gateway.signal.matching import MATCH_WINDOW_S, match_beats
+    from training.reference import read_reference
 
     db, data, record = args
     path = str(Path(data) / record)

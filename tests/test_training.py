@@ -23,7 +23,8 @@ from training.dataset import (build_record, cache_key, lead_preference, load_rec
                               summarize)
 from training.labels import SCHEMES, get_scheme
 from training.metrics import confusion_matrix, ec57_gross, figures
-from training.reference import MATCH_WINDOW_S, match_beats, noisy_mask, read_reference
+from gateway.signal.matching import MATCH_WINDOW_S, match_beats
+from training.reference import noisy_mask, read_reference
 from training.noise import (EVAL_CHANNEL, NOISE_FS, NOISE_KINDS, TRAIN_CHANNEL, TRAIN_SNR_DB, add_noise,
                             evaluation_noise, qrs_power, training_noise)
 from training.splits import DS1, DS2, INTER_VALIDATION, PACED, SVDB_TEST, SVDB_VALIDATION, make_split, records_for

@@ -48,11 +48,12 @@ import numpy as np
 from gateway.signal.chain import beat_windows, condition
 from gateway.signal.leads import LEAD_PREFERENCE, choose_lead, read_record
 from gateway.signal.context import context_features
+from gateway.signal.matching import MATCH_WINDOW_S, match_beats
 from gateway.signal.spec import CHAIN_VERSION, MODEL_FS
 
 from .labels import SCHEMES, get_scheme
 from .noise import NoiseSpec, add_noise
-from .reference import MATCH_WINDOW_S, match_beats, noisy_mask, read_reference
+from .reference import noisy_mask, read_reference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Where the databases sit, one directory each (mitdb, svdb, nstdb, ...).

@@ -5,7 +5,7 @@ training cuts beats (:func:`gateway.signal.chain.condition`, the R-peak
 detector, the context features over every detection, the beat windows and
 images), so the head sees the features the live pipeline will give it.
 Each detection is paired with the nearest reference beat within 150 ms
-(the EC57 match window); annotation symbols become the model's classes by
+(the EC57 match window, :func:`gateway.signal.matching.match_beats`, as training pairs them); annotation symbols become the model's classes by
 the model's own ``label_members`` (aami5: N = N L R e j, ...), and symbols
 outside the scheme are counted and left out.  Only reference beats inside
 the labelled span ``[start_s, stop_s)`` are used.
@@ -24,13 +24,12 @@ from ..errors import SignalError
 from ..signal.chain import beat_windows, condition
 from ..signal.context import context_features
 from ..signal.leads import read_record
+from ..signal.matching import MATCH_WINDOW_S, match_beats
 from ..signal.raster import render_beats
 from ..signal.rpeaks import detect_rpeaks
 from ..signal.spec import MODEL_FS
 from .adapt import AdaptationError, Head, Settings, fit, save
 
-#: A detection and a reference beat this close (seconds) are the same beat.
-MATCH_S = 0.150
 #: Fewer labelled beats than this cannot tell a patient's classes apart.
 MIN_BEATS = 30
 
@@ -53,23 +52,6 @@ def symbol_classes(model_metadata: dict) -> dict[str, int]:
     labels = list(model_metadata["labels"])
     members = (model_metadata.get("training") or {}).get("label_members") or {c: [c] for c in labels}
     return {s: labels.index(c) for c, symbols in members.items() if c in labels for s in symbols}
-
-
-def _pair(detections: np.ndarray, reference: np.ndarray, tolerance: int) -> np.ndarray:
-    """Index of the detection paired with each reference beat (-1: none), nearest first, each detection once."""
-    out = np.full(reference.size, -1, dtype=np.int64)
-    if not detections.size:
-        return out
-    right = np.clip(np.searchsorted(detections, reference), 1, max(detections.size - 1, 1))
-    cand = np.stack([right - 1, np.minimum(right, detections.size - 1)], axis=1)
-    dist = np.abs(detections[cand] - reference[:, None])
-    taken = np.zeros(detections.size, dtype=bool)
-    for flat in np.argsort(dist, axis=None, kind="stable"):
-        r, j = divmod(int(flat), 2)
-        d = cand[r, j]
-        if out[r] < 0 and not taken[d] and dist[r, j] <= tolerance:
-            out[r], taken[d] = d, True
-    return out
 
 
 def labelled_beats(path: str | Path, model_metadata: dict, annotator: str = "atr", start_s: float = 0.0,
@@ -99,7 +81,10 @@ def labelled_beats(path: str | Path, model_metadata: dict, annotator: str = "atr
     span = beat_like & (ref >= start_s * MODEL_FS) & (ref < stop)
     left_out = Counter(s for s in symbols[span] if s not in table)
     use = span & np.isin(symbols, sorted(table))
-    paired = _pair(detections, ref[use], round(MATCH_S * MODEL_FS))
+    matching = match_beats(detections, ref[use], round(MATCH_WINDOW_S * MODEL_FS))
+    hit = matching.ref_of_detection >= 0
+    paired = np.full(int(use.sum()), -1, dtype=np.int64)  # the detection of each reference beat, -1: none
+    paired[matching.ref_of_detection[hit]] = np.flatnonzero(hit)
     ok = paired >= 0
     det = paired[ok]
     ok_full = full[det]
