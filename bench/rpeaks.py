@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.signal.matching import REFERENCE_BEATS
 from training.splits import DS1, DS2, PACED
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mitdb"
 RECORDS = tuple(sorted(DS1 + DS2 + PACED))
-BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 FS = 360
 WINDOWS_MS = (150, 50)
 DETECTORS = ("ours", "xqrs", "gqrs", "neurokit2")
@@ -79,7 +79,7 @@ def reference(path: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
     from training.reference import rhythm_episodes
 
     ann = wfdb.rdann(path, "atr")
-    beats = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEAT_SYMBOLS], dtype=np.int64)
+    beats = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in REFERENCE_BEATS], dtype=np.int64)
     return beats, rhythm_episodes(path)
 
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.signal.matching import FLUTTER_WAVE, REFERENCE_BEATS
+
 #: Annotation symbols that mark a QRS complex (or a flutter wave) in MIT-BIH
 #: reference files; a detection is matched only against these.
-REFERENCE_BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?!")
+REFERENCE_BEAT_SYMBOLS = REFERENCE_BEATS | {FLUTTER_WAVE}
 
 
 @dataclass(frozen=True)

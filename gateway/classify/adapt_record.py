@@ -24,7 +24,7 @@ from ..errors import SignalError
 from ..signal.chain import beat_windows, condition
 from ..signal.context import context_features
 from ..signal.leads import read_record
-from ..signal.matching import MATCH_WINDOW_S, match_beats
+from ..signal.matching import MATCH_WINDOW_S, REFERENCE_BEATS, match_beats
 from ..signal.raster import render_beats
 from ..signal.rpeaks import detect_rpeaks
 from ..signal.spec import MODEL_FS
@@ -77,7 +77,7 @@ def labelled_beats(path: str | Path, model_metadata: dict, annotator: str = "atr
     symbols = np.asarray(ann.symbol, dtype=str)
     ref = np.round(np.asarray(ann.sample, dtype=np.float64) * MODEL_FS / rec.fs).astype(np.int64)
     stop = np.inf if stop_s is None else stop_s * MODEL_FS
-    beat_like = np.isin(symbols, sorted(set(table) | set("NLRBAaJSVrFejnE/fQ?")))
+    beat_like = np.isin(symbols, sorted(set(table) | REFERENCE_BEATS))
     span = beat_like & (ref >= start_s * MODEL_FS) & (ref < stop)
     left_out = Counter(s for s in symbols[span] if s not in table)
     use = span & np.isin(symbols, sorted(table))

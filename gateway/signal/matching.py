@@ -15,6 +15,11 @@ import numpy as np
 #: Maximum distance between a detection and the reference beat it is
 #: matched with (EC57 / bxb default match window).
 MATCH_WINDOW_S = 0.150
+#: WFDB annotation codes of beats (a QRS complex), for scoring and labelling; rhythm, noise and comment
+#: annotations are not beats, nor are ventricular flutter waves ``!`` (see :data:`FLUTTER_WAVE`).
+REFERENCE_BEATS = frozenset("NLRBAaJSVrFejnE/fQ?")
+#: The code of a ventricular flutter wave: a deflection the reference marks, but not a beat of a rhythm.
+FLUTTER_WAVE = "!"
 
 
 @dataclass(frozen=True)

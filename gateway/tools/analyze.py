@@ -58,6 +58,7 @@ from ..events import Alert, Beat
 from ..device import DeviceStream
 from ..processor import ProcessorConfig, StreamProcessor
 from ..signal.leads import LeadChoice, invalid_runs, read_record
+from ..signal.matching import REFERENCE_BEATS
 from ..signal.spec import MODEL_FS
 
 #: A front end for records in mV: 16 bits over +-10 mV (0.3 uV per count).
@@ -66,8 +67,6 @@ RECORD_FRONT_END = dict(adc_bits=16, gain=165.0)
 RHYTHM_AUX = {AF: "(AFIB", VF: "(VFL", RUN: "(VT", BIGEMINY: "(B", TRIGEMINY: "(T", BRADYCARDIA: "(SBR", TACHYCARDIA: "(SVTA"}
 #: Model labels that are not MIT-BIH beat codes (aami5 classes, unclassified).
 LABEL_CODE = {"S": "S", "Q": "Q", "?": "Q"}
-#: Beat codes of the reference that count as beats when scoring.
-REFERENCE_BEATS = set("NLRBAaJSVrFejnE/fQ?")
 #: What the summary adds to the lead line when no lead name was standard.
 LEAD_HINT = "--lead to choose"
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: Beat symbols (MIT-BIH) among the annotations of a recording; rhythm and comment annotations are not beats.
-BEATS = set("NLRBAaJSVrFejnE/fQ?")
+from ..signal.matching import REFERENCE_BEATS
+
 #: Labels a clinician may give a cluster (MIT-BIH codes: normal, supraventricular, ventricular, fusion, unknown).
 LABELS = ("N", "A", "V", "F", "Q")
 PRE_S, POST_S = 0.25, 0.4
@@ -61,7 +61,7 @@ def beat_clusters(record: str, start: float, stop: float, annotator: str = "gw",
         raise ClusterError(f"{Path(record).name}: cannot read the recording: {e}") from None
     pre, post = int(PRE_S * fs), int(POST_S * fs)
     keep = [(s, sym) for s, sym in zip(ann.sample, ann.symbol)
-            if sym in BEATS and s - first - pre >= 0 and s - first + post <= signal.size]
+            if sym in REFERENCE_BEATS and s - first - pre >= 0 and s - first + post <= signal.size]
     if len(keep) < 2:
         raise ClusterError(f"only {len(keep)} beats in {start:g}..{stop:g} s: choose a longer stretch")
     samples = np.array([s for s, _ in keep])

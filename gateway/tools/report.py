@@ -32,6 +32,7 @@ from ..device import DeviceStream
 from ..errors import SignalError
 from ..events import Alert, Beat
 from ..processor import ProcessorConfig, StreamProcessor
+from ..signal.matching import FLUTTER_WAVE, REFERENCE_BEATS
 from ..signal.spec import MODEL_FS
 from .report_draw import strip_png, trend_svg
 from .report_inputs import InputError, Source, load
@@ -57,7 +58,7 @@ class Result:
 #: rhythm aux strings of ``+`` annotations (gateway recordings, ecg-analyze) -> alert types
 RHYTHM_TYPES = {"(VFL": "ventricular_fibrillation", "(VT": "ventricular_run", "(B": "bigeminy", "(T": "trigeminy",
                 "(SBR": "bradycardia", "(SVTA": "tachycardia", "(AFIB": AF}
-BEAT_CODES = set("NLRBAaJSVrFejnE/fQ?!")
+BEAT_CODES = REFERENCE_BEATS | {FLUTTER_WAVE}
 
 
 def from_annotations(s: Source, extension: str) -> tuple[list[Beat], list[Alert]]:
