@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from typing import Callable, Iterable, Protocol
 
 from .config import MqttConfig
 from ..events import Alert, Beat, Status
 from .homeassistant import discovery_messages
 from .outbox import Outbox
+from .paho_client import make_client
 from .topics import Topics
 
 log = logging.getLogger(__name__)
@@ -54,18 +54,9 @@ class PahoBroker:
     """:class:`BrokerClient` on paho-mqtt 2 (callback API version 2, ``loop_start`` thread)."""
 
     def __init__(self, config: MqttConfig, client_id: str, will_topic: str, *, clean_session: bool = True):
-        import paho.mqtt.client as mqtt
-
         self._config = config
-        self._client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=clean_session, protocol=mqtt.MQTTv311)
+        self._client = make_client(config, client_id, clean_session=clean_session)
         self._client.will_set(will_topic, OFFLINE, qos=1, retain=True)
-        if config.username is not None:
-            self._client.username_pw_set(config.username, config.password)
-        if config.tls is not None:
-            self._client.tls_set(ca_certs=config.tls.ca, certfile=config.tls.cert, keyfile=config.tls.key,
-                                 cert_reqs=ssl.CERT_REQUIRED)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
 
     @property
     def client(self):

@@ -23,12 +23,12 @@ import base64
 import binascii
 import json
 import logging
-import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..service.paho_client import make_client
 from ..service.topics import Topics
 from .config import ConsoleConfig
 from .store import Ack, Store
@@ -80,17 +80,9 @@ class Live:
 
     # -- MQTT ------------------------------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        import paho.mqtt.client as mqtt
-
         self._loop = loop
         c = self.config.mqtt
-        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                             clean_session=False, protocol=mqtt.MQTTv311)
-        if c.username is not None:
-            client.username_pw_set(c.username, c.password)
-        if c.tls is not None:
-            client.tls_set(ca_certs=c.tls.ca, certfile=c.tls.cert, keyfile=c.tls.key, cert_reqs=ssl.CERT_REQUIRED)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client = make_client(c, self.config.client_id, clean_session=False)  # a persistent session: acks queue
         p = c.prefix
         subscriptions = [(f"{p}/+/{kind}", 1) for kind in ("alert", "status", "availability", "ack")]
         subscriptions += [(f"{p}/+/beat", 0), (f"{p}/+/trace", 0), (f"{p}/_gateway/+/availability", 1)]
